@@ -1,0 +1,43 @@
+# Two commands do everything: `make run` (the pipeline) and `make test` (the suite). Both first
+# create or refresh .venv from requirements.lock, so a fresh clone needs nothing else.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed-from-lock
+# dvc.yaml runs `python -m tasks.<stage>`: put the venv first so that `python` is ours.
+export PATH := $(BIN):$(PATH)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+
+.PHONY: run test venv lock clean
+
+run: $(STAMP)
+	dvc repro
+	dvc metrics show
+
+test: $(STAMP)
+	python -m pytest
+
+venv: $(STAMP)
+
+# Reinstall only when the lock changes; uninstall anything the lock no longer lists.
+$(STAMP): requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements.lock 2> >(grep -v "is ignored: it is neither" >&2)
+	@$(BIN)/python -m pip freeze | grep -vixFf requirements.lock | cut -d= -f1 | \
+		xargs -r $(BIN)/python -m pip uninstall --quiet -y
+	$(BIN)/python -m pip check
+	@touch $@
+
+# Re-resolve the direct dependencies of pyproject.toml into an exact lock, in a scratch venv.
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet ".[test]" wheel
+	echo "# Exact versions of the whole environment, Python 3.11 on Linux x86_64. Regenerate with: make lock" > requirements.lock
+	.venv-lock/bin/python -m pip freeze --all --exclude pip --exclude dogs-vs-cats-pipeline >> requirements.lock
+	rm -rf .venv-lock
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,46 @@
+"""The thin command line all stages share: `python -m tasks.<stage> [--params F] [--root D]`.
+
+Stage modules keep no argv parsing of their own; their `main()` hands `run` to `stage_main`.
+Exit codes: 0 done, 1 the stage refused its input (StageError), 2 bad params or usage.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from tasks.common import StageError
+from tasks.config import Params, ParamsError, load_params
+from tasks.paths import Paths
+
+
+def stage_main(name: str, doc: str | None, run: Callable[[Params, Paths], object],
+               argv: list[str] | None = None) -> int:
+    """Parse the shared flags, load params (failing before any work), run the stage, log its
+    result. Returns the process exit code."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m tasks.{name}", description=(doc or "").strip().splitlines()[0],
+        epilog="Exit codes: 0 done, 1 the stage refused its input, 2 bad params.")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"),
+                        help="parameters file (default: params.yaml)")
+    parser.add_argument("--root", type=Path, default=Path("."),
+                        help="project root holding data/ (default: the current directory)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout, force=True,
+                        format=f"%(asctime)s %(levelname)s [{name}] %(message)s")
+    log = logging.getLogger(f"tasks.{name}")
+    try:
+        params = load_params(args.params)
+    except ParamsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    try:
+        result = run(params, Paths(args.root))
+    except StageError as err:
+        log.error("%s", err)
+        print(f"error: {name}: {err}", file=sys.stderr)
+        return 1
+    log.info("done: %s", result)
+    return 0

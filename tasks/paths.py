@@ -1,0 +1,88 @@
+"""Where every stage reads and writes: the one place that knows the data/ layout.
+
+Stages take a `Paths` argument instead of hard-coding locations, so tests point a whole
+pipeline at `tmp_path`, and dvc.yaml names exactly these files.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Paths:
+    """The data/ layout under a project root. Cached outputs are DVC-managed and git-ignored;
+    `metrics/` and `plots/` are small, uncached, and committed so `dvc metrics diff` works."""
+
+    root: Path = Path(".")
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    # download
+    @property
+    def downloads(self) -> Path:
+        """Fetched or generated archives (a local cache, not a DVC output)."""
+        return self.data / "downloads"
+
+    @property
+    def raw(self) -> Path:
+        """Every labelled image, normalised to `{cat,dog}.N.jpg`."""
+        return self.data / "raw"
+
+    # split
+    @property
+    def split(self) -> Path:
+        return self.data / "split"
+
+    @property
+    def manifest(self) -> Path:
+        return self.split / "manifest.csv"
+
+    # validate
+    @property
+    def validation(self) -> Path:
+        """The accepted manifest, the failure report and the GX Data Docs site."""
+        return self.data / "validate"
+
+    @property
+    def accepted_manifest(self) -> Path:
+        return self.validation / "manifest.csv"
+
+    # train
+    @property
+    def array_cache(self) -> Path:
+        """Decoded, resized uint8 arrays per (split, image size): rebuildable, not tracked."""
+        return self.data / "cache"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.data / "model"
+
+    @property
+    def model(self) -> Path:
+        return self.model_dir / "model.keras"
+
+    @property
+    def live(self) -> Path:
+        """DVCLive's training log: per-epoch metrics and plots (committed)."""
+        return self.data / "live"
+
+    # evaluate
+    @property
+    def metrics(self) -> Path:
+        return self.data / "metrics"
+
+    @property
+    def plots(self) -> Path:
+        return self.data / "plots"
+
+    @property
+    def gate(self) -> Path:
+        return self.metrics / "gate.json"
+
+    # export
+    @property
+    def export(self) -> Path:
+        return self.data / "export"

@@ -1,0 +1,100 @@
+"""Shared fixtures: tiny params, a tiny generated sample, and a project rooted in tmp_path."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+from tasks import download, split, validate  # noqa: E402
+from tasks.config import Params, parse_params  # noqa: E402
+from tasks.paths import Paths  # noqa: E402
+from tasks.sample_data import write_sample_archive  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_ZIP = REPO.parent / "shared" / "data" / "dogs-vs-cats-mini.zip"
+
+TINY = {
+    "download": {"sample_per_class": 12},
+    "split": {"train": 4, "validation": 2, "test": 4},
+    "train": {"model": "residual", "image_size": 32, "epochs": 1, "batch_size": 4},
+    "evaluate": {"min_accuracy": 0.0},
+    "export": {"formats": ["keras"]},
+}
+
+
+def tiny_params(**sections: dict) -> Params:
+    """Tiny, fast params; keyword sections override TINY key by key."""
+    raw = {name: dict(values) for name, values in TINY.items()}
+    for name, values in sections.items():
+        raw.setdefault(name, {}).update(values)
+    return parse_params(raw, "test-params")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def outside_the_repo(tmp_path_factory: pytest.TempPathFactory):
+    """Run every test from an empty directory: stages must only use the paths they are given
+    (and DVCLive must not find this checkout's git repo)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path_factory.mktemp("cwd"))
+        yield
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> Paths:
+    return Paths(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def tiny_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Kaggle-layout sample archive, 12 images per class, built once per session."""
+    return write_sample_archive(tmp_path_factory.mktemp("archive") / "dogs-vs-cats.zip", 12, 42, 4)
+
+
+@pytest.fixture
+def split_project(paths: Paths, tiny_archive: Path) -> Paths:
+    """A project whose download and split stages have run on the tiny archive."""
+    params = tiny_params(download={"source": "local", "path": str(tiny_archive)})
+    download.run(params, paths)
+    split.run(params, paths)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def validated_template(tmp_path_factory: pytest.TempPathFactory, tiny_archive: Path) -> Path:
+    """A project through validate, built once; copy it with `validated_project`."""
+    root = tmp_path_factory.mktemp("validated")
+    paths = Paths(root)
+    params = tiny_params(download={"source": "local", "path": str(tiny_archive)})
+    for stage in (download, split, validate):
+        stage.run(params, paths)
+    return root
+
+
+@pytest.fixture
+def validated_project(validated_template: Path, tmp_path: Path) -> Paths:
+    root = tmp_path / "project"
+    shutil.copytree(validated_template, root)
+    return Paths(root)
+
+
+@pytest.fixture(scope="session")
+def trained_template(tmp_path_factory: pytest.TempPathFactory, validated_template: Path) -> Path:
+    """A project through train (tiny residual model, one epoch), built once."""
+    from tasks import train
+
+    root = tmp_path_factory.mktemp("trained") / "project"
+    shutil.copytree(validated_template, root)
+    train.run(tiny_params(), Paths(root))
+    return root
+
+
+@pytest.fixture
+def trained_project(trained_template: Path, tmp_path: Path) -> Paths:
+    root = tmp_path / "project"
+    shutil.copytree(trained_template, root)
+    return Paths(root)

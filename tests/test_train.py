@@ -1,0 +1,35 @@
+"""Train: a real (tiny) fit that leaves the best checkpoint and DVCLive's per-epoch logs."""
+from __future__ import annotations
+
+import json
+
+import keras
+import pytest
+
+from tasks import train
+from tasks.common import StageError
+from tasks.paths import Paths
+
+from .conftest import tiny_params
+
+
+def test_training_writes_checkpoint_and_dvclive_logs(validated_project: Paths):
+    result = train.run(tiny_params(train={"epochs": 2, "model": "xception_mini"}), validated_project)
+    assert result.epochs == 2 and 1 <= result.best_epoch <= 2 and result.parameters > 0
+    model = keras.saving.load_model(validated_project.model, safe_mode=True)
+    assert model.input_shape == (None, 32, 32, 3)
+    assert not any("Random" in layer.__class__.__name__ for layer in model.layers)
+    live = validated_project.live
+    metrics = json.loads((live / "metrics.json").read_text())
+    assert metrics["step"] == 1 and {"train", "eval"} <= metrics.keys()
+    for split in ("train", "eval"):
+        for name in ("accuracy", "loss"):
+            rows = (live / "plots" / "metrics" / split / f"{name}.tsv").read_text().splitlines()
+            assert rows[0].split("\t") == ["step", name] and len(rows) == 3
+    assert list(validated_project.data.glob(".model.tmp-*")) == []
+
+
+def test_training_without_validated_data_names_the_file(paths: Paths):
+    with pytest.raises(StageError, match="validate/manifest.csv: not found"):
+        train.run(tiny_params(), paths)
+    assert not paths.model_dir.exists()
