@@ -45,7 +45,7 @@ class Download(_Section):
         return url
 
     @model_validator(mode="after")
-    def _source_needs_its_key(self) -> "Download":
+    def _source_needs_its_key(self) -> Download:
         if self.source == "local" and self.path is None:
             raise ValueError("source 'local' needs download.path")
         if self.source == "url" and self.url is None:

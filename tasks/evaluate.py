@@ -71,16 +71,20 @@ def run(params: Params, paths: Paths) -> EvaluateResult:
     scores = score(y, p_dog)
     gate = decide(scores, params.evaluate)
     write_json(paths.metrics / "evaluate.json", scores)
-    atomic_write_bytes(paths.plots / "confusion.csv", _csv([
-        {"actual": LABELS[t], "predicted": LABELS[int(p >= 0.5)]} for t, p in zip(y, p_dog)]))
+    atomic_write_bytes(paths.plots / "confusion.csv", _csv(
+        [{"actual": LABELS[t], "predicted": LABELS[int(p >= 0.5)]}
+         for t, p in zip(y, p_dog, strict=True)]))
     fpr, tpr, thresholds = skm.roc_curve(y, p_dog)
-    atomic_write_bytes(paths.plots / "roc.csv", _csv([
-        {"fpr": round(float(f), 6), "tpr": round(float(t), 6),
-         "threshold": round(float(min(th, 1.0)), 6)} for f, t, th in zip(fpr, tpr, thresholds)]))
+    # roc_curve's first threshold is +inf; clip it so the CSV stays plain numbers.
+    atomic_write_bytes(paths.plots / "roc.csv", _csv(
+        [{"fpr": round(float(f), 6), "tpr": round(float(t), 6), "threshold": round(float(min(th, 1.0)), 6)}
+         for f, t, th in zip(fpr, tpr, thresholds, strict=True)]))
     write_json(paths.gate, gate)
     log.info("test: %s", ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
                                    for k, v in scores.items()))
     log.info("gate: %s (%s)", "BLESSED" if gate["blessed"] else "NOT blessed", gate["reasons"][0])
+    if params.download.source == "sample":
+        log.warning("these scores are on the SYNTHETIC sample, not real photos (download.source)")
     return EvaluateResult(scores["accuracy"], scores["loss"], gate["blessed"])
 
 

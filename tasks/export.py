@@ -30,14 +30,14 @@ class ExportResult:
     directory: str
 
 
-def _keras_file(model: keras.Model, out: Path) -> tuple[Path, callable]:
+def _keras_file(model: keras.Model, out: Path, source: Path) -> tuple[Path, callable]:
     path = out / "model.keras"
-    model.save(path)
+    shutil.copyfile(source, path)  # the checkpoint already is the reproducible .keras file
     reloaded = keras.saving.load_model(path, safe_mode=True)
     return path, lambda x: reloaded.predict(x, verbose=0)
 
 
-def _savedmodel(model: keras.Model, out: Path) -> tuple[Path, callable]:
+def _savedmodel(model: keras.Model, out: Path, source: Path) -> tuple[Path, callable]:
     if keras.backend.backend() != "tensorflow":
         raise StageError("export.formats: 'savedmodel' needs the TensorFlow backend")
     import tensorflow as tf  # only this format needs TF itself
@@ -109,7 +109,7 @@ def run(params: Params, paths: Paths) -> ExportResult:
     parity: dict[str, float] = {}
     with atomic_dir(paths.export) as out:
         for fmt in params.export.formats:
-            _, predict = EXPORTERS[fmt](model, out)
+            _, predict = EXPORTERS[fmt](model, out, paths.model)
             parity[fmt] = float(np.max(np.abs(np.asarray(predict(x)).ravel() - reference)))
             if parity[fmt] > FLOAT_TOLERANCE:
                 raise StageError(f"export {fmt}: max |p difference| {parity[fmt]:.2e} against "

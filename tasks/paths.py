@@ -43,8 +43,14 @@ class Paths:
     # validate
     @property
     def validation(self) -> Path:
-        """The accepted manifest, the failure report and the GX Data Docs site."""
+        """The accepted manifest (what training may read) and the validation report."""
         return self.data / "validate"
+
+    @property
+    def data_docs(self) -> Path:
+        """GX Data Docs (HTML). Not a DVC output: it embeds run times, so it is never
+        byte-identical, and it is a report to read rather than an input to anything."""
+        return self.data / "data_docs"
 
     @property
     def accepted_manifest(self) -> Path:

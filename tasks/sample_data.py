@@ -131,8 +131,10 @@ def write_sample_archive(dest: Path, per_class: int, seed: int, unlabeled: int =
     # Rendering is pure CPU work per image: spread it over every core.
     with ProcessPoolExecutor() as pool:
         jpegs = list(pool.map(_render_jpeg, jobs, chunksize=32))
-    train = {f"train/{label}.{i}.jpg": data for (label, i, _), data in zip(jobs[: 2 * per_class], jpegs)}
-    test1 = {f"test1/{i + 1}.jpg": data for i, data in enumerate(jpegs[2 * per_class:])}
+    n = 2 * per_class  # the labelled jobs come first; the unlabeled test1 images follow
+    train = {f"train/{label}.{i}.jpg": data
+             for (label, i, _), data in zip(jobs[:n], jpegs[:n], strict=True)}
+    test1 = {f"test1/{i + 1}.jpg": data for i, data in enumerate(jpegs[n:])}
     submission = "id,label\n" + "".join(f"{i + 1},0\n" for i in range(unlabeled))
     outer = {"train.zip": _zip_bytes(train, zipfile.ZIP_STORED),
              "test1.zip": _zip_bytes(test1, zipfile.ZIP_STORED),

@@ -2,9 +2,11 @@
 with the best val_loss, and log every epoch with DVCLive."""
 from __future__ import annotations
 
+import io
+import json
 import logging
-import os
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from dvclive import Live
 
 from tasks import models
 from tasks.cli import stage_main
-from tasks.common import atomic_dir
+from tasks.common import atomic_dir, atomic_write_bytes
 from tasks.config import Params
 from tasks.data import load_split
 from tasks.paths import Paths
@@ -30,6 +32,28 @@ class TrainResult:
     best_val_loss: float
     backend: str
     seconds: float
+
+
+def save_reproducibly(model: keras.Model, path: Path) -> Path:
+    """`model.save`, minus the save time Keras stamps into the archive, written atomically.
+
+    The same weights then give the same bytes, so DVC sees a retrained-but-identical model as
+    unchanged and a fresh clone reproduces the committed dvc.lock.
+    """
+    tmp = path.with_name(f".{path.stem}.tmp.keras")
+    model.save(tmp)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(tmp) as src, zipfile.ZipFile(buf, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "metadata.json":
+                meta = json.loads(data)
+                meta.pop("date_saved", None)
+                data = json.dumps(meta).encode()
+            dst.writestr(zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0)), data,
+                         compress_type=info.compress_type)
+    tmp.unlink()
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 class PipelineLive(Live):
@@ -60,9 +84,7 @@ class EpochLog(keras.callbacks.Callback):
             self.live.log_metric(f"{split}/{metric}", float(value))
         if logs["val_loss"] < self.best_val_loss:
             self.best_val_loss, self.best_epoch = float(logs["val_loss"]), epoch + 1
-            tmp = self.checkpoint.with_name(f".{self.checkpoint.stem}.tmp.keras")
-            self.best_model.save(tmp)  # write then rename: never a half-saved checkpoint
-            os.replace(tmp, self.checkpoint)
+            save_reproducibly(self.best_model, self.checkpoint)
         self.live.next_step()
 
 

@@ -59,7 +59,7 @@ def gather(params: Params, paths: Paths) -> list[dict[str, object]]:
     Image.MAX_IMAGE_PIXELS = None
     with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
         facts = pool.map(inspect, [(paths.split / r["path"], cap) for r in rows], chunksize=64)
-        for row, fact in zip(rows, facts):
+        for row, fact in zip(rows, facts, strict=True):
             row.update(fact)
             name = RAW_NAME.match(Path(str(row["path"])).name)
             row["name_label"] = name.group(1) if name else ""
@@ -78,15 +78,15 @@ def _summary(failures: list[dict[str, object]]) -> str:
 def run(params: Params, paths: Paths) -> ValidateResult:
     """Check every image and the split counts; write the report, metrics and Data Docs."""
     rows = gather(params, paths)
-    with atomic_dir(paths.validation) as out:
-        outcome = contract.check(rows, params, out / "data_docs")
+    with atomic_dir(paths.validation) as out, atomic_dir(paths.data_docs) as docs:
+        outcome = contract.check(rows, params, docs)
         if outcome.success:
             shutil.copyfile(paths.manifest, out / paths.accepted_manifest.name)
         write_json(out / "report.json", outcome.report)
     write_json(paths.metrics / "validate.json", {
         "images": len(rows), "expectations": outcome.evaluated, "passed": outcome.passed,
         "failed": outcome.evaluated - outcome.passed})
-    docs = paths.validation / "data_docs" / "index.html"
+    docs = paths.data_docs / "index.html"
     log.info("%d images, %d/%d expectations passed; Data Docs: %s", len(rows), outcome.passed,
              outcome.evaluated, docs)
     if not outcome.success:

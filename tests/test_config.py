@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from tasks.config import ParamsError, load_params, parse_params
 
@@ -18,7 +19,7 @@ def test_repo_params_load_and_are_frozen():
     params = load_params(REPO / "params.yaml")
     assert params.download.source == "sample"
     assert params.train.model == "xception_mini"
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         params.train.epochs = 3  # frozen: nothing can change params after loading
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks import download
+from tasks import download, extract
 from tasks.common import StageError, sha256_file
 from tasks.paths import Paths
 
@@ -97,8 +97,8 @@ def test_truncated_archive_is_refused_and_old_raw_kept(paths: Paths, tmp_path: P
 
 
 def test_classify_names():
-    assert download.classify("train/cat.12.jpg") == ("cat", 12)
-    assert download.classify("PetImages/Dog/7.jpg") == ("dog", 7)
-    assert download.classify("cats/3.jpeg") == ("cat", 3)
-    assert download.classify("test1/5.jpg") is None
-    assert download.classify("sampleSubmission.csv") is None
+    assert extract.classify("train/cat.12.jpg") == ("cat", 12)
+    assert extract.classify("PetImages/Dog/7.jpg") == ("dog", 7)
+    assert extract.classify("cats/3.jpeg") == ("cat", 3)
+    assert extract.classify("test1/5.jpg") is None
+    assert extract.classify("sampleSubmission.csv") is None

@@ -43,7 +43,8 @@ def test_index_order_is_numeric_and_survives_gaps(paths: Paths):
             (paths.raw / f"{label}.{i}.jpg").write_bytes(b"not decoded here")
     params = tiny_params(split={"train": 3, "validation": 1, "test": 2})
     split.run(params, paths)
-    names = lambda s: sorted(int(p.name.split(".")[1]) for p in (paths.split / s / "cat").iterdir())
+    def names(s):
+        return sorted(int(p.name.split(".")[1]) for p in (paths.split / s / "cat").iterdir())
     assert (names("train"), names("validation"), names("test")) == ([2, 7, 10], [11], [30, 100])
 
 

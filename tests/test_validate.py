@@ -22,7 +22,7 @@ def test_clean_split_passes_and_writes_report_metrics_and_docs(split_project: Pa
     assert metrics == {"images": 20, "expectations": result.evaluated, "passed": result.passed,
                        "failed": 0}
     assert split_project.accepted_manifest.read_bytes() == split_project.manifest.read_bytes()
-    assert (split_project.validation / "data_docs" / "index.html").is_file()
+    assert (split_project.data_docs / "index.html").is_file()
 
 
 def _rewrite_manifest(paths: Paths, keep=lambda row: True) -> None:
