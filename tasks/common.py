@@ -30,24 +30,45 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _sweep(final: Path) -> None:
+    """Remove temp and old siblings that a killed run left behind (they hold full copies)."""
+    for stale in final.parent.glob(f".{final.name}.*-*"):
+        if stale.name.startswith((f".{final.name}.tmp-", f".{final.name}.old-")):
+            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink()
+
+
 @contextlib.contextmanager
 def atomic_dir(final: Path) -> Iterator[Path]:
-    """Yield an empty sibling temp dir; on success it replaces `final` in one rename.
+    """Yield an empty sibling temp dir that replaces `final` only if the block succeeds.
 
-    A crash or an exception leaves `final` as it was (or absent) and removes the temp dir, so a
-    half-written output is never mistaken for a finished one.
+    Until the swap, `final` is untouched; an exception or a kill leaves it as it was (or absent)
+    and never half-written. The swap is two renames (old aside, new in); if the second fails the
+    old output is put back. Leftovers of a killed run are swept on the next call.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
+    _sweep(final)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's 0700 would make outputs private
     try:
         yield tmp
+        old = None
         if final.exists():
-            old = final.with_name(f".{final.name}.old-{os.getpid()}")
-            os.replace(final, old)
+            old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
+            os.replace(final, old / final.name)
+        try:
             os.replace(tmp, final)
+        except BaseException:
+            if old is not None:
+                os.replace(old / final.name, final)
+            raise
+        if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -55,8 +76,9 @@ def atomic_dir(final: Path) -> Iterator[Path]:
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
     """Write `data` to `path` through a temp file and a rename: readers see all or nothing."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would make outputs private
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 BOOK_GDRIVE_ID = "18uC7WTuEXKJDDxbj-Jq6EjzpFrgE7IAd"
 MODEL_NAMES = ("simple", "residual", "xception_mini")
 EXPORT_FORMATS = ("keras", "savedmodel")
+# `simple` has five unpadded 3x3 convs and four 2x2 pools: below 78 px nothing is left to pool.
+MIN_IMAGE_SIZE = {"simple": 78}
 
 
 class ParamsError(ValueError):
@@ -26,7 +28,7 @@ class _Section(BaseModel):
 
 
 class Base(_Section):
-    seed: int = Field(42, ge=0, le=2**31 - 1)
+    seed: int = Field(42, ge=0, le=2**31 - 1, strict=True)
 
 
 class Download(_Section):
@@ -35,7 +37,7 @@ class Download(_Section):
     url: str | None = None
     gdrive_id: str = Field(BOOK_GDRIVE_ID, min_length=10, pattern=r"^[A-Za-z0-9_-]+$")
     sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
-    sample_per_class: int = Field(1200, ge=1, le=20_000)
+    sample_per_class: int = Field(1200, ge=1, le=20_000, strict=True)
 
     @field_validator("url")
     @classmethod
@@ -54,32 +56,39 @@ class Download(_Section):
 
 
 class Split(_Section):
-    train: int = Field(1000, ge=1)
-    validation: int = Field(500, ge=1)
-    test: int = Field(1000, ge=1)
+    train: int = Field(1000, ge=1, strict=True)
+    validation: int = Field(500, ge=1, strict=True)
+    test: int = Field(1000, ge=1, strict=True)
     strategy: Literal["index", "random"] = "index"
 
 
 class Validate(_Section):
-    min_side: int = Field(32, ge=1)
-    max_pixels: int = Field(40_000_000, ge=1)
+    min_side: int = Field(32, ge=1, strict=True)
+    max_pixels: int = Field(40_000_000, ge=1, strict=True)
     allowed_modes: tuple[Literal["RGB", "L", "CMYK", "RGBA", "P"], ...] = ("RGB", "L")
 
 
 class Train(_Section):
     model: Literal[MODEL_NAMES] = "xception_mini"  # type: ignore[valid-type]
-    image_size: int = Field(180, ge=32, le=512)
-    epochs: int = Field(100, ge=1, le=10_000)
-    batch_size: int = Field(32, ge=1, le=4096)
-    learning_rate: float = Field(1e-3, gt=0, le=1)
-    augment: bool = True
+    image_size: int = Field(180, ge=32, le=512, strict=True)
+    epochs: int = Field(100, ge=1, le=10_000, strict=True)
+    batch_size: int = Field(32, ge=1, le=4096, strict=True)
+    learning_rate: float = Field(1e-3, gt=0, le=1, strict=True)
+    augment: bool = Field(True, strict=True)
     # Keras' default (the book's). A short CPU run has too few steps for 0.99 to settle the
     # moving statistics, so params.yaml lowers it; the parameter count is the same either way.
-    bn_momentum: float = Field(0.99, ge=0, lt=1)
+    bn_momentum: float = Field(0.99, ge=0, lt=1, strict=True)
+
+    @model_validator(mode="after")
+    def _image_fits_model(self) -> Train:
+        if self.image_size < MIN_IMAGE_SIZE.get(self.model, 0):
+            raise ValueError(f"model {self.model!r} needs train.image_size >= "
+                             f"{MIN_IMAGE_SIZE[self.model]} (got {self.image_size})")
+        return self
 
 
 class Evaluate(_Section):
-    min_accuracy: float = Field(0.5, ge=0, le=1)
+    min_accuracy: float = Field(0.5, ge=0, le=1, strict=True)
 
 
 class Export(_Section):
@@ -112,7 +121,8 @@ def _describe(err: ValidationError) -> str:
     lines = []
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"] if p != "__root__") or "(top level)"
-        got = "" if e["type"] == "extra_forbidden" else f" (got {e.get('input')!r})"
+        # A cross-field rule (value_error) already says what it got; a dict echo would be noise.
+        got = "" if e["type"] in ("extra_forbidden", "value_error") else f" (got {e.get('input')!r})"
         msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
         lines.append(f"  {key}: {msg}{got}")
     return "\n".join(lines)

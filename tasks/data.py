@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tasks.common import LABELS, StageError
+from tasks.common import LABELS, StageError, sha256_file
 from tasks.paths import Paths
 
 log = logging.getLogger("tasks.data")
+CODE_HASH = sha256_file(Path(__file__))
 
 
 def _axis(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -48,8 +49,11 @@ def resize_bilinear(img: np.ndarray, size: int) -> np.ndarray:
 def load_image(job: tuple[Path, int]) -> np.ndarray:
     """Decode one file to RGB (grayscale and CMYK are converted) and resize it."""
     path, size = job
-    with Image.open(path) as img:
-        return resize_bilinear(np.asarray(img.convert("RGB")), size)
+    try:
+        with Image.open(path) as img:
+            return resize_bilinear(np.asarray(img.convert("RGB")), size)
+    except Exception as err:  # the validate stage should have caught it; name the file anyway
+        raise StageError(f"{path}: cannot decode: {type(err).__name__}: {err}") from None
 
 
 def read_manifest(path: Path) -> list[dict[str, str]]:
@@ -65,7 +69,10 @@ def load_split(paths: Paths, split: str, size: int) -> tuple[np.ndarray, np.ndar
     rows = [r for r in read_manifest(paths.accepted_manifest) if r["split"] == split]
     if not rows:
         raise StageError(f"{paths.accepted_manifest}: no images in split {split!r}")
-    key = hashlib.sha256("".join(f"{r['path']}:{r['sha256']};" for r in rows).encode())
+    # Keyed by content and by this module's code, so neither new data nor a changed resize
+    # can be served stale arrays.
+    key = hashlib.sha256(CODE_HASH.encode())
+    key.update("".join(f"{r['path']}:{r['sha256']};" for r in rows).encode())
     cache = paths.array_cache / f"{split}-{size}px-{key.hexdigest()[:16]}.npz"
     labels = np.array([LABELS.index(r["label"]) for r in rows], dtype=np.int32)
     if cache.is_file():

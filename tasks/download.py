@@ -2,6 +2,7 @@
 normalise its labelled photos into data/raw/{cat,dog}.N.jpg."""
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,15 +52,20 @@ def fetch(cfg: Download, seed: int, paths: Paths) -> Path:
         if not cfg.path.exists():
             raise StageError(f"download.path: {cfg.path} does not exist")
         return cfg.path
-    dest = paths.downloads / ("dogs-vs-cats.zip" if cfg.source == "gdown" else "download.zip")
+    where = cfg.gdrive_id if cfg.source == "gdown" else cfg.url
+    # One file per id or URL: gdown's resume=True skips a file that is already complete, so a
+    # shared name would serve the old archive after the URL changed.
+    dest = paths.downloads / f"{cfg.source}-{hashlib.sha256(where.encode()).hexdigest()[:16]}.zip"
     try:
         # gdown writes to a temp file, resumes it on retry and renames it only when complete.
         if cfg.source == "gdown":
-            gdown.download(id=cfg.gdrive_id, output=str(dest), resume=True, retries=3, timeout=60)
+            got = gdown.download(id=where, output=str(dest), resume=True, retries=3, timeout=60)
         else:
-            gdown.download(url=cfg.url, output=str(dest), resume=True, retries=3, timeout=60)
+            got = gdown.download(url=where, output=str(dest), resume=True, retries=3, timeout=60)
     except Exception as err:  # gdown raises many types; all mean "no archive"
-        raise StageError(f"download from {cfg.url or cfg.gdrive_id} failed: {err}") from err
+        raise StageError(f"download from {where} failed: {err}") from err
+    if got is None or not dest.is_file():
+        raise StageError(f"download from {where} failed: gdown returned no file")
     return dest
 
 
@@ -69,6 +75,8 @@ def run(params: Params, paths: Paths) -> DownloadResult:
     source = fetch(cfg, params.base.seed, paths)
     digest = sha256_file(source) if source.is_file() else ""
     if cfg.sha256 and digest != cfg.sha256:
+        if cfg.source in ("gdown", "url"):
+            source.unlink()  # the next run fetches it again instead of reusing a bad copy
         raise StageError(f"{source}: sha256 mismatch: expected {cfg.sha256}, got {digest}")
     seen: Seen = {}
     with atomic_dir(paths.raw) as out:

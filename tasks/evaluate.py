@@ -63,6 +63,9 @@ def _csv(rows: list[dict[str, object]]) -> bytes:
 
 def run(params: Params, paths: Paths) -> EvaluateResult:
     """Score data/model/model.keras on the test split; write metrics, plots and the gate."""
+    # The gate goes first and comes back last: a run that dies half-way leaves no stale
+    # blessing beside new metrics, so export refuses until evaluate has finished.
+    paths.gate.unlink(missing_ok=True)
     if not paths.model.is_file():
         raise StageError(f"{paths.model}: not found; run the train stage first")
     model = keras.saving.load_model(paths.model, safe_mode=True)

@@ -21,6 +21,7 @@ from tasks.paths import Paths
 log = logging.getLogger("tasks.export")
 PARITY_IMAGES = 64
 FLOAT_TOLERANCE = 1e-4  # max |p(dog) difference| allowed between a float export and Keras
+CARD_SECTIONS = {"base", "download", "split", "train", "export"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,15 @@ def _savedmodel(model: keras.Model, out: Path, source: Path) -> tuple[Path, call
 EXPORTERS = {"keras": _keras_file, "savedmodel": _savedmodel}
 
 
+def _read_json(path: Path, stage: str) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise StageError(f"{path}: not found; run the {stage} stage first") from None
+    except json.JSONDecodeError as err:
+        raise StageError(f"{path}: not valid JSON ({err}); rerun the {stage} stage") from None
+
+
 def _files(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
 
@@ -67,11 +77,13 @@ def model_card(params: Params, paths: Paths, model: keras.Model, parity: dict, o
         "model": params.train.model, "parameters": model.count_params(),
         "input": f"{params.train.image_size}x{params.train.image_size} RGB, 0-255",
         "output": "p(dog); label dog if >= 0.5, else cat",
-        "params": params.model_dump(mode="json", by_alias=True),
+        # Only the sections dvc.yaml lists for export, so the card never shows stale params.
+        "params": params.model_dump(mode="json", include=CARD_SECTIONS),
         "data": {"source": params.download.source,
                  "manifest_sha256": sha256_file(paths.accepted_manifest),
                  "per_class": params.split.model_dump()},
-        "metrics": json.loads((paths.metrics / "evaluate.json").read_text()),
+        "metrics": _read_json(paths.metrics / "evaluate.json", "evaluate"),
+        "gate": _read_json(paths.gate, "evaluate"),
         "git_revision": _git_revision(paths.root),
         "files": {str(f.relative_to(out)): {"bytes": f.stat().st_size, "sha256": sha256_file(f)}
                   for f in _files(out) if f.name not in ("model_card.json", "model_card.md")},
@@ -97,11 +109,13 @@ def _markdown(card: dict) -> str:
 
 def run(params: Params, paths: Paths) -> ExportResult:
     """Export the blessed model in every configured format, parity-checked, with a model card."""
-    if not paths.gate.is_file():
-        raise StageError(f"{paths.gate}: not found; run the evaluate stage first")
-    gate = json.loads(paths.gate.read_text())
-    if not gate["blessed"]:
-        raise StageError(f"the model is not blessed, so nothing is exported: {'; '.join(gate['reasons'])}")
+    gate = _read_json(paths.gate, "evaluate")
+    if gate.get("blessed") is not True:
+        shutil.rmtree(paths.export, ignore_errors=True)  # an older export must not pass for this one
+        reasons = "; ".join(map(str, gate.get("reasons", ["no decision recorded"])))
+        raise StageError(f"the model is not blessed, so nothing is exported: {reasons}")
+    if not paths.model.is_file():
+        raise StageError(f"{paths.model}: not found; run the train stage first")
     model = keras.saving.load_model(paths.model, safe_mode=True)
     x, _ = load_split(paths, "test", params.train.image_size)
     x = x[:PARITY_IMAGES].astype(np.float32)

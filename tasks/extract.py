@@ -6,9 +6,12 @@ name, because an archive holding them is not one to trust.
 """
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import tempfile
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
@@ -63,16 +66,17 @@ def extract_zip(archive: Path, out: Path, seen: Seen, label: str) -> None:
                 if info.is_dir():
                     continue
                 if info.filename.lower().endswith(".zip"):
-                    nested = out / f".nested-{len(seen)}.zip"
-                    with zf.open(info) as src, open(nested, "wb") as dst:
+                    fd, nested = tempfile.mkstemp(prefix=".nested-", suffix=".zip", dir=out)
+                    with zf.open(info) as src, os.fdopen(fd, "wb") as dst:
                         shutil.copyfileobj(src, dst, 1 << 20)
-                    extract_zip(nested, out, seen, f"{label}!{info.filename}")
-                    nested.unlink()
+                    extract_zip(Path(nested), out, seen, f"{label}!{info.filename}")
+                    os.unlink(nested)
                 elif key := classify(info.filename):
                     _claim(seen, key, f"{label}!{info.filename}")
                     with zf.open(info) as src, open(out / f"{key[0]}.{key[1]}.jpg", "wb") as dst:
                         shutil.copyfileobj(src, dst)
-    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as err:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error,
+            NotImplementedError, RuntimeError) as err:  # corrupt, unsupported or encrypted
         raise StageError(f"{label}: corrupt or truncated archive: {err}") from None
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from tasks.cli import stage_main
 from tasks.common import LABELS, RAW_NAME, SPLITS, StageError, atomic_dir
@@ -71,7 +71,7 @@ def describe(path: Path) -> dict[str, object]:
     try:
         with Image.open(io.BytesIO(data)) as img:
             width, height, mode, fmt = img.width, img.height, img.mode, img.format
-    except (UnidentifiedImageError, OSError):
+    except Exception:  # unreadable, not an image, or a decompression bomb
         width = height = None
         mode = fmt = ""  # left for the validate stage to reject, with the file named
     return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(), "width": width,

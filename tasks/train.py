@@ -15,7 +15,7 @@ from dvclive import Live
 
 from tasks import models
 from tasks.cli import stage_main
-from tasks.common import atomic_dir, atomic_write_bytes
+from tasks.common import StageError, atomic_dir, atomic_write_bytes
 from tasks.config import Params
 from tasks.data import load_split
 from tasks.paths import Paths
@@ -34,8 +34,17 @@ class TrainResult:
     seconds: float
 
 
+def _renumber(node: object, ids: dict[int, int]) -> object:
+    # Keras writes Python id()s as shared_object_id; number them in order of appearance instead.
+    if isinstance(node, dict):
+        return {k: ids.setdefault(v, len(ids)) if k == "shared_object_id" else _renumber(v, ids)
+                for k, v in node.items()}
+    return [_renumber(v, ids) for v in node] if isinstance(node, list) else node
+
+
 def save_reproducibly(model: keras.Model, path: Path) -> Path:
-    """`model.save`, minus the save time Keras stamps into the archive, written atomically.
+    """`model.save`, minus what varies between identical models (the save time, object ids,
+    zip timestamps), written atomically.
 
     The same weights then give the same bytes, so DVC sees a retrained-but-identical model as
     unchanged and a fresh clone reproduces the committed dvc.lock.
@@ -50,6 +59,8 @@ def save_reproducibly(model: keras.Model, path: Path) -> Path:
                 meta = json.loads(data)
                 meta.pop("date_saved", None)
                 data = json.dumps(meta).encode()
+            elif info.filename == "config.json":
+                data = json.dumps(_renumber(json.loads(data), {})).encode()
             dst.writestr(zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0)), data,
                          compress_type=info.compress_type)
     tmp.unlink()
@@ -76,9 +87,10 @@ class EpochLog(keras.callbacks.Callback):
         super().__init__()
         self.live, self.best_model, self.checkpoint = live, best_model, checkpoint
         self.best_val_loss, self.best_epoch = float("inf"), 0
+        self.last_logs: dict = {}
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = logs or {}
+        logs = self.last_logs = logs or {}
         for name, value in logs.items():
             split, metric = ("eval", name[4:]) if name.startswith("val_") else ("train", name)
             self.live.log_metric(f"{split}/{metric}", float(value))
@@ -110,6 +122,9 @@ def run(params: Params, paths: Paths) -> TrainResult:
         keeper = EpochLog(live, model, out / paths.model.name)
         trainer.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=cfg.epochs,
                     batch_size=cfg.batch_size, callbacks=[keeper], verbose=2)
+        if keeper.best_epoch == 0:
+            raise StageError(f"no epoch reached a finite val_loss (last logs: {keeper.last_logs}); "
+                             "no model was saved: lower train.learning_rate or check the data")
     seconds = time.perf_counter() - started
     log.info("best epoch %d, val_loss %.4f, %.0f s", keeper.best_epoch, keeper.best_val_loss, seconds)
     return TrainResult(cfg.model, model.count_params(), cfg.epochs, keeper.best_epoch,

@@ -28,12 +28,15 @@ def test_export_formats_parity_and_card(trained_project: Paths):
     card = json.loads((out / "model_card.json").read_text())
     assert card["model"] == "residual" and card["parameters"] > 0
     assert card["files"]["model.keras"]["sha256"] and "SYNTHETIC" in card["intended_use"]
-    assert card["metrics"]["accuracy"] == json.loads((trained_project.metrics / "evaluate.json").read_text())["accuracy"]
+    metrics = json.loads((trained_project.metrics / "evaluate.json").read_text())
+    assert card["metrics"] == metrics and card["gate"]["blessed"] is True
     assert "# Model card: residual" in (out / "model_card.md").read_text()
 
 
-def test_unblessed_model_exports_nothing(trained_project: Paths):
+def test_unblessed_model_exports_nothing_and_removes_an_older_export(trained_project: Paths):
     evaluate.run(tiny_params(), trained_project)
+    export.run(tiny_params(), trained_project)
+    assert (trained_project.export / "model.keras").is_file()  # an earlier, blessed export
     write_json(trained_project.gate, evaluate.decide({"accuracy": 0.42}, Evaluate(min_accuracy=0.9)))
     with pytest.raises(StageError, match="not blessed.*0.4200 < evaluate.min_accuracy 0.9"):
         export.run(tiny_params(), trained_project)

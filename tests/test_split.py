@@ -25,7 +25,8 @@ def test_index_order_split_counts_links_and_manifest(split_project: Paths):
         for label in ("cat", "dog"):
             assert len(list((paths.split / name / label).iterdir())) == n
     # The book's make_subset: indices 0-3 train, 4-5 validation, 6-9 test.
-    assert sorted(p.name for p in (paths.split / "validation" / "dog").iterdir()) == ["dog.4.jpg", "dog.5.jpg"]
+    validation_dogs = sorted(p.name for p in (paths.split / "validation" / "dog").iterdir())
+    assert validation_dogs == ["dog.4.jpg", "dog.5.jpg"]
     linked = paths.split / "train" / "cat" / "cat.0.jpg"
     assert linked.stat().st_ino == (paths.raw / "cat.0.jpg").stat().st_ino  # no disk doubled
     rows = _manifest(paths)

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import re
+import time
+import zipfile
 
 import keras
 import pytest
@@ -33,3 +36,19 @@ def test_training_without_validated_data_names_the_file(paths: Paths):
     with pytest.raises(StageError, match="validate/manifest.csv: not found"):
         train.run(tiny_params(), paths)
     assert not paths.model_dir.exists()
+
+
+def test_saved_model_bytes_depend_only_on_the_model(tmp_path):
+    from tasks import models
+    from tasks.config import Train
+
+    keras.utils.set_random_seed(0)
+    model = models.build(Train(model="residual", image_size=32))
+    a = train.save_reproducibly(model, tmp_path / "a.keras")
+    time.sleep(1.1)  # Keras stamps the save time to the second
+    assert train.save_reproducibly(model, tmp_path / "b.keras").read_bytes() == a.read_bytes()
+    with zipfile.ZipFile(a) as zf:
+        ids = re.findall(r'"shared_object_id": (\d+)', zf.read("config.json").decode())
+        assert "date_saved" not in zf.read("metadata.json").decode()
+    assert ids and max(map(int, ids)) < len(ids)  # renumbered from 0, not Python id()s
+    assert keras.saving.load_model(a, safe_mode=True).count_params() == 297_697
