@@ -11,7 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from prefect import flow, get_run_logger, task
+# This workplace has no internet: keep Prefect from trying to send telemetry (override freely).
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+from prefect import flow, get_run_logger, task  # noqa: E402
 
 STAGES = ("download", "split", "validate", "train", "evaluate", "export")
 SKIPPED = "didn't change, skipping"
