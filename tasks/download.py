@@ -53,15 +53,16 @@ def fetch(cfg: Download, seed: int, paths: Paths) -> Path:
             raise StageError(f"download.path: {cfg.path} does not exist")
         return cfg.path
     where = cfg.gdrive_id if cfg.source == "gdown" else cfg.url
+    # use_cookies=False: gdown would otherwise keep a cookie jar in ~/.cache, outside data/.
     # One file per id or URL: gdown's resume=True skips a file that is already complete, so a
     # shared name would serve the old archive after the URL changed.
     dest = paths.downloads / f"{cfg.source}-{hashlib.sha256(where.encode()).hexdigest()[:16]}.zip"
+    what = {"id": where} if cfg.source == "gdown" else {"url": where}
     try:
-        # gdown writes to a temp file, resumes it on retry and renames it only when complete.
-        if cfg.source == "gdown":
-            got = gdown.download(id=where, output=str(dest), resume=True, retries=3, timeout=60)
-        else:
-            got = gdown.download(url=where, output=str(dest), resume=True, retries=3, timeout=60)
+        # gdown writes to a temp file, retries with backoff resuming from the bytes it has, and
+        # renames the file only when complete.
+        got = gdown.download(**what, output=str(dest), resume=True, retries=3, timeout=60,
+                             use_cookies=False)
     except Exception as err:  # gdown raises many types; all mean "no archive"
         raise StageError(f"download from {where} failed: {err}") from err
     if got is None or not dest.is_file():

@@ -61,7 +61,7 @@ def extract_zip(archive: Path, out: Path, seen: Seen, label: str) -> None:
                 _check_member(info, label)
             if sum(i.file_size for i in infos) > MAX_TOTAL_BYTES:
                 raise StageError(f"{label}: refusing archive: it unpacks to more than "
-                                 f"{MAX_TOTAL_BYTES >> 30} GiB (zip bomb?)")
+                                 f"{MAX_TOTAL_BYTES / 2**30:g} GiB (zip bomb?)")
             for info in tqdm(infos, desc=f"extract {Path(label).name}", unit="file", leave=False):
                 if info.is_dir():
                     continue

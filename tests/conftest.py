@@ -1,8 +1,12 @@
 """Shared fixtures: tiny params, a tiny generated sample, and a project rooted in tmp_path."""
 from __future__ import annotations
 
+import contextlib
+import http.server
 import os
 import shutil
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,6 +37,21 @@ def tiny_params(**sections: dict) -> Params:
     for name, values in sections.items():
         raw.setdefault(name, {}).update(values)
     return parse_params(raw, "test-params")
+
+
+@contextlib.contextmanager
+def local_server(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve `handler` on 127.0.0.1 (a free port) for the block; yields the base URL."""
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
 
 @pytest.fixture(scope="session", autouse=True)

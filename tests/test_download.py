@@ -1,9 +1,7 @@
 """Download: every source lands in one raw layout; bad archives are refused, naming the entry."""
 from __future__ import annotations
 
-import functools
 import http.server
-import threading
 import zipfile
 from pathlib import Path
 
@@ -13,7 +11,7 @@ from tasks import download, extract
 from tasks.common import StageError, sha256_file
 from tasks.paths import Paths
 
-from .conftest import tiny_params
+from .conftest import local_server, tiny_params
 
 
 def _raw_names(paths: Paths) -> set[str]:
@@ -41,22 +39,78 @@ def test_local_folder_with_class_folders(paths: Paths, tmp_path: Path, tiny_arch
     assert result.counts == {"cat": 3, "dog": 3}
 
 
+class FlakyRangeServer(http.server.BaseHTTPRequestHandler):
+    """Serves one archive with HTTP Range support, cutting the first `cuts` responses off
+    just before their end, as a dropped connection would."""
+
+    payload = b""
+    cuts = 0
+    ranges: list[str | None] = []
+
+    def do_GET(self) -> None:  # noqa: N802 (the http.server API)
+        asked = self.headers.get("Range")
+        type(self).ranges.append(asked)
+        start = int(asked.split("=")[1].split("-")[0]) if asked else 0
+        body = self.payload[start:]
+        self.send_response(206 if asked else 200)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Accept-Ranges", "bytes")
+        if asked:
+            self.send_header("Content-Range", f"bytes {start}-{len(self.payload) - 1}/{len(self.payload)}")
+        self.end_headers()
+        self.close_connection = True
+        if type(self).cuts > 0:
+            type(self).cuts -= 1
+            self.wfile.write(body[:-1024])  # then hang up just before the end
+            return
+        self.wfile.write(body)
+
+
+def _flaky(archive: Path, cuts: int) -> type[FlakyRangeServer]:
+    return type("Flaky", (FlakyRangeServer,), {"payload": archive.read_bytes(), "cuts": cuts, "ranges": []})
+
+
+def test_symlink_in_a_source_folder_is_refused(paths: Paths, tmp_path: Path):
+    folder = tmp_path / "photos" / "cats"
+    folder.mkdir(parents=True)
+    (folder / "1.jpg").write_bytes(b"x")
+    (folder / "2.jpg").symlink_to("/etc/hostname")
+    with pytest.raises(StageError, match=r"cats/2.jpg: refusing a symlink"):
+        download.run(tiny_params(download={"source": "local", "path": str(folder.parent)}), paths)
+    assert not paths.raw.exists()
+
+
 def test_url_source_goes_through_gdown_to_a_local_server(paths: Paths, tiny_archive: Path):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
-                                directory=str(tiny_archive.parent))
-    handler.log_message = lambda *a: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_port}/{tiny_archive.name}"
-        params = tiny_params(download={"source": "url", "url": url,
+    handler = _flaky(tiny_archive, cuts=0)
+    with local_server(handler) as base:
+        params = tiny_params(download={"source": "url", "url": f"{base}/dogs-vs-cats.zip",
                                        "sha256": sha256_file(tiny_archive)})
         result = download.run(params, paths)
-    finally:
-        server.shutdown()
-        thread.join(5)
     assert result.counts == {"cat": 12, "dog": 12} and not result.synthetic
+    assert result.sha256 == sha256_file(tiny_archive) and handler.ranges == [None]
+
+
+def test_cut_off_download_resumes_and_is_verified(paths: Paths, tiny_archive: Path):
+    assert tiny_archive.stat().st_size > 600_000  # more than one of gdown's 512 KiB chunks
+    handler = _flaky(tiny_archive, cuts=2)
+    with local_server(handler) as base:
+        params = tiny_params(download={"source": "url", "url": f"{base}/dogs-vs-cats.zip",
+                                       "sha256": sha256_file(tiny_archive)})
+        result = download.run(params, paths)
+    assert result.counts == {"cat": 12, "dog": 12}
+    # Two cut-offs, each retried with a Range request from the last whole chunk gdown kept
+    # (the archive is larger than gdown's 512 KiB chunk, so the resume point is past 0).
+    assert len(handler.ranges) == 3 and handler.ranges[0] is None
+    assert all(r and int(r.split("=")[1].split("-")[0]) > 0 for r in handler.ranges[1:]), handler.ranges
+    assert [p.name for p in paths.downloads.iterdir()] == [Path(result.archive).name]  # no partials
+
+
+def test_download_that_never_completes_fails_cleanly(paths: Paths, tiny_archive: Path):
+    with local_server(_flaky(tiny_archive, cuts=99)) as base:
+        params = tiny_params(download={"source": "url", "url": f"{base}/dogs-vs-cats.zip"})
+        with pytest.raises(StageError, match=r"download from http://127\.0\.0\.1:\d+/dogs-vs-cats.zip failed"):
+            download.run(params, paths)
+    assert not paths.raw.exists()
 
 
 def test_sha256_mismatch_names_both_hashes_and_writes_nothing(paths: Paths, tiny_archive: Path):
@@ -84,6 +138,35 @@ def test_unsafe_entries_are_refused_by_name(paths: Paths, tmp_path: Path, entry:
         download.run(params, paths)
     assert not paths.raw.exists()
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == [bad]  # nothing written anywhere
+
+
+def _zip_with(path: Path, info: zipfile.ZipInfo, data: bytes) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("train/cat.0.jpg", b"x")
+        zf.writestr(info, data)
+    return path
+
+
+def test_symlink_entry_is_refused(paths: Paths, tmp_path: Path):
+    link = zipfile.ZipInfo("train/dog.1.jpg")
+    link.external_attr = 0o120777 << 16  # a symlink, as `zip --symlinks` stores it
+    bad = _zip_with(tmp_path / "link.zip", link, b"/etc/passwd")
+    with pytest.raises(StageError, match="refusing symlink entry 'train/dog.1.jpg'"):
+        download.run(tiny_params(download={"source": "local", "path": str(bad)}), paths)
+    assert not paths.raw.exists()
+
+
+def test_zip_bomb_is_refused_by_ratio_and_by_total_size(paths: Paths, tmp_path: Path, monkeypatch):
+    bomb = zipfile.ZipInfo("train/dog.2.jpg")
+    bomb.compress_type = zipfile.ZIP_DEFLATED
+    bad = _zip_with(tmp_path / "bomb.zip", bomb, b"\0" * (20 << 20))  # 20 MiB of zeros, ~20 KiB
+    with pytest.raises(StageError, match=r"refusing entry 'train/dog.2.jpg': compression ratio \d+"):
+        download.run(tiny_params(download={"source": "local", "path": str(bad)}), paths)
+    monkeypatch.setattr(extract, "MAX_RATIO", 10**6)
+    monkeypatch.setattr(extract, "MAX_TOTAL_BYTES", 10 << 20)
+    with pytest.raises(StageError, match="bomb.zip: refusing archive: it unpacks to more than"):
+        download.run(tiny_params(download={"source": "local", "path": str(bad)}), paths)
+    assert not paths.raw.exists()
 
 
 def test_truncated_archive_is_refused_and_old_raw_kept(paths: Paths, tmp_path: Path, tiny_archive: Path):
