@@ -66,6 +66,10 @@ class Validate(_Section):
     min_side: int = Field(32, ge=1, strict=True)
     max_pixels: int = Field(40_000_000, ge=1, strict=True)
     allowed_modes: tuple[Literal["RGB", "L", "CMYK", "RGBA", "P"], ...] = ("RGB", "L")
+    # fail: stop the pipeline. quarantine: set the offending files aside and go on, if every
+    # split and class keeps at least min_fraction of its requested images.
+    on_failure: Literal["fail", "quarantine"] = "fail"
+    min_fraction: float = Field(0.98, gt=0, le=1, strict=True)
 
 
 class Train(_Section):

@@ -7,6 +7,7 @@ rows, and renders the Data Docs site a user opens in a browser.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from great_expectations.data_context.types.base import ProgressBarsConfig
 from tasks.common import LABELS, SPLITS
 from tasks.config import Params
 
+LEAKAGE = "no identical image in two splits (leakage)"
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -25,6 +28,7 @@ class Outcome:
     evaluated: int
     passed: int
     failures: list[dict[str, object]] = field(default_factory=list)
+    warnings: list[dict[str, object]] = field(default_factory=list)
     report: dict[str, object] = field(default_factory=dict)
 
 
@@ -35,16 +39,20 @@ def image_table(rows: list[dict[str, object]]) -> pd.DataFrame:
     df["pixels"] = df["width"].astype(int) * df["height"].astype(int)
     # Number of distinct splits holding the same bytes: above 1 is train/test leakage.
     df["sha256_splits"] = df.groupby("sha256")["split"].transform("nunique")
+    df["sha256_in_split"] = df.groupby(["split", "sha256"])["path"].transform("size")
     return df
 
 
 def count_table(images: pd.DataFrame, params: Params) -> pd.DataFrame:
-    """One row per (split, class) -- missing classes included, with count 0."""
+    """One row per (split, class) -- missing classes included, with count 0. `minimum` is what
+    quarantine may leave: min_fraction of the request, rounded up."""
     expected = {"train": params.split.train, "validation": params.split.validation,
                 "test": params.split.test}
     counts = images.groupby(["split", "label"]).size()
     return pd.DataFrame([{"split": s, "label": label, "count": int(counts.get((s, label), 0)),
-                          "expected": expected[s]} for s in SPLITS for label in LABELS])
+                          "expected": expected[s],
+                          "minimum": math.ceil(params.validate.min_fraction * expected[s] - 1e-9)}
+                         for s in SPLITS for label in LABELS])
 
 
 def image_rules(params: Params) -> list[gxe.Expectation]:
@@ -62,17 +70,25 @@ def image_rules(params: Params) -> list[gxe.Expectation]:
         gxe.ExpectColumnPairValuesToBeEqual(column_A="label", column_B="name_label",
                                             description="the folder and the file name agree on the label"),
         gxe.ExpectColumnValuesToBeBetween(column="sha256_splits", max_value=1,
-                                          description="no identical image in two splits (leakage)"),
+                                          description=LEAKAGE),
+        gxe.ExpectColumnValuesToBeBetween(column="sha256_in_split", max_value=1, severity="warning",
+                                          description="no identical image twice in one split"),
     ]
 
 
-def count_rules() -> list[gxe.Expectation]:
-    return [gxe.ExpectColumnPairValuesToBeEqual(
-        column_A="count", column_B="expected",
-        description="each split holds exactly the requested images per class (so classes balance)")]
+def count_rules(after_quarantine: bool) -> list[gxe.Expectation]:
+    """Exact counts (so classes balance), or, after a quarantine, at least the minimum."""
+    if not after_quarantine:
+        return [gxe.ExpectColumnPairValuesToBeEqual(
+            column_A="count", column_B="expected",
+            description="each split holds exactly the requested images per class (so classes balance)")]
+    return [gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+        column_A="count", column_B="minimum", or_equal=True,
+        description="after quarantine, each split keeps at least validate.min_fraction per class")]
 
 
-def _context(docs_dir: Path) -> gx.data_context.AbstractDataContext:
+def context(docs_dir: Path) -> gx.data_context.AbstractDataContext:
+    """An in-memory GX context whose Data Docs site is built under `docs_dir`."""
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
@@ -101,20 +117,23 @@ def _validate(ctx, name: str, df: pd.DataFrame, rules: list[gxe.Expectation],
             bad = r.result.get("unexpected_index_list") or []
             files = ["/".join(str(v[c]) for c in index) for v in bad]
             out.append({"table": name, "check": r.expectation_config.description,
+                        "severity": str(r.expectation_config.severity.value),
                         "expectation": r.expectation_config.type, "success": bool(r.success),
                         "count": int(r.result.get("unexpected_count") or len(files)),
                         "files": files})
     return out
 
 
-def check(rows: list[dict[str, object]], params: Params, docs_dir: Path) -> Outcome:
-    """Run both suites over `rows` and build the Data Docs under `docs_dir`."""
+def check(rows: list[dict[str, object]], params: Params, ctx, after_quarantine: bool = False
+          ) -> Outcome:
+    """Run both suites over `rows` in `ctx` (see `context`), adding them to its Data Docs."""
     images = image_table(rows)
-    ctx = _context(docs_dir)
-    results = _validate(ctx, "images", images, image_rules(params), ["path"])
-    results += _validate(ctx, "counts", count_table(images, params), count_rules(),
-                         ["split", "label"])
-    failures = [r for r in results if not r["success"]]
-    passed = len(results) - len(failures)
-    return Outcome(not failures, len(results), passed, failures,
-                   {"success": not failures, "images": len(images), "results": results})
+    tag = "_after_quarantine" if after_quarantine else ""
+    results = _validate(ctx, f"images{tag}", images, image_rules(params), ["path"])
+    results += _validate(ctx, f"counts{tag}", count_table(images, params),
+                         count_rules(after_quarantine), ["split", "label"])
+    failures = [r for r in results if not r["success"] and r["severity"] == "critical"]
+    warnings = [r for r in results if not r["success"] and r["severity"] != "critical"]
+    return Outcome(not failures, len(results), len(results) - len(failures) - len(warnings),
+                   failures, warnings, {"success": not failures, "images": len(images),
+                                        "results": results})

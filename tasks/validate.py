@@ -1,21 +1,21 @@
 """Validate stage: a Great Expectations data contract over the split manifest, with per-image
-facts from a full decode. Bad data stops here, with the offending files named."""
+facts from a full decode (facts.py, contract.py). Bad data stops here, with the offending files
+named, or is quarantined when validate.on_failure says so."""
 from __future__ import annotations
 
 import csv
 import logging
 import os
 import shutil
-from concurrent.futures import ProcessPoolExecutor
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
-
 from tasks import contract
 from tasks.cli import stage_main
-from tasks.common import RAW_NAME, StageError, atomic_dir, write_json
+from tasks.common import SPLITS, StageError, atomic_dir, write_json
 from tasks.config import Params
+from tasks.facts import gather
 from tasks.paths import Paths
 
 log = logging.getLogger("tasks.validate")
@@ -24,77 +24,94 @@ SHOW_FILES = 10  # offending files listed per failed expectation; the count says
 
 @dataclass(frozen=True)
 class ValidateResult:
-    images: int
+    accepted: int
     evaluated: int
     passed: int
     failed: int
+    quarantined: int
     data_docs: str
 
 
-def inspect(job: tuple[Path, int]) -> dict[str, object]:
-    """Fully decode one image (load(), not verify(): truncated JPEGs only fail on load)."""
-    path, max_pixels = job
-    facts: dict[str, object] = {"real_format": "", "decode_error": None, "width": 0, "height": 0}
-    try:
-        with Image.open(path) as img:  # identifies the format by magic bytes, not the name
-            facts.update(real_format=img.format or "", mode=img.mode, width=img.width,
-                         height=img.height)
-            if img.width * img.height > max_pixels:
-                facts["decode_error"] = f"{img.width}x{img.height} exceeds the pixel cap"
-            else:
-                img.load()
-    except Exception as err:  # any decoder failure is a finding about this file, not a crash
-        facts["decode_error"] = f"{type(err).__name__}: {err}"
-    return facts
-
-
-def gather(params: Params, paths: Paths) -> list[dict[str, object]]:
-    """Manifest rows joined with decode facts, decoded in parallel over all cores."""
-    if not paths.manifest.is_file():
-        raise StageError(f"{paths.manifest}: not found; run the split stage first")
-    with open(paths.manifest, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    cap = params.validate.max_pixels
-    # Pillow's own bomb guard would raise before our cap is reported; ours is the one in force.
-    Image.MAX_IMAGE_PIXELS = None
-    with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
-        facts = pool.map(inspect, [(paths.split / r["path"], cap) for r in rows], chunksize=64)
-        for row, fact in zip(rows, facts, strict=True):
-            row.update(fact)
-            name = RAW_NAME.match(Path(str(row["path"])).name)
-            row["name_label"] = name.group(1) if name else ""
-    return rows
-
-
-def _summary(failures: list[dict[str, object]]) -> str:
+def _summary(results: list[dict[str, object]]) -> str:
     lines = []
-    for f in failures:
+    for f in results:
         shown = ", ".join(map(str, f["files"][:SHOW_FILES]))
         more = f" and {len(f['files']) - SHOW_FILES} more" if len(f["files"]) > SHOW_FILES else ""
         lines.append(f"  - {f['check']} ({f['count']} failing): {shown}{more}")
     return "\n".join(lines)
 
 
+def offending(failures: list[dict[str, object]], rows: list[dict[str, object]]) -> dict[str, str]:
+    """Path -> reason for every image a critical image rule flagged. Of identical copies in
+    several splits only the first split's copy stays, so leakage costs one image, not two."""
+    by_path = {r["path"]: r for r in rows}
+    bad: dict[str, str] = {}
+    for failure in (f for f in failures if f["table"] == "images"):
+        files = list(failure["files"])
+        if failure["check"] == contract.LEAKAGE:
+            copies = defaultdict(list)
+            for path in files:
+                copies[by_path[path]["sha256"]].append(path)
+            keep = {min(group, key=lambda p: (SPLITS.index(by_path[p]["split"]), p))
+                    for group in copies.values()}
+            files = [p for p in files if p not in keep]
+        for path in files:
+            bad.setdefault(path, str(failure["check"]))
+    return bad
+
+
+def _link(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)  # a hard link: data/split, split's own output, stays untouched
+    except OSError:
+        shutil.copy2(src, dst)
+
+
 def run(params: Params, paths: Paths) -> ValidateResult:
-    """Check every image and the split counts; write the report, metrics and Data Docs."""
-    rows = gather(params, paths)
+    """Check every image and the split counts; with validate.on_failure=quarantine, set the
+    offending images aside and re-check. Writes the accepted manifest, report, metrics and
+    Data Docs, and fails (naming the files) if the data is still not acceptable."""
+    columns, rows = gather(paths, params.validate.max_pixels)
+    quarantined: dict[str, str] = {}
     with atomic_dir(paths.validation) as out, atomic_dir(paths.data_docs) as docs:
-        outcome = contract.check(rows, params, docs)
+        ctx = contract.context(docs)
+        first = outcome = contract.check(rows, params, ctx)
+        if not outcome.success and params.validate.on_failure == "quarantine":
+            quarantined = offending(outcome.failures, rows)
+            rows = [r for r in rows if r["path"] not in quarantined]
+            outcome = contract.check(rows, params, ctx, after_quarantine=True)
         if outcome.success:
-            shutil.copyfile(paths.manifest, out / paths.accepted_manifest.name)
-        write_json(out / "report.json", outcome.report)
+            with open(out / paths.accepted_manifest.name, "w", newline="") as fh:
+                writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
+                writer.writeheader()
+                writer.writerows(rows)
+            for path in quarantined:
+                _link(paths.split / path, out / "quarantine" / path)
+        write_json(out / "report.json", {
+            "success": outcome.success, "on_failure": params.validate.on_failure,
+            "quarantined": [{"path": p, "reason": r} for p, r in sorted(quarantined.items())],
+            "checks": outcome.report, "first_checks": first.report if quarantined else None})
+    failed = outcome.evaluated - outcome.passed - len(outcome.warnings)
     write_json(paths.metrics / "validate.json", {
-        "images": len(rows), "expectations": outcome.evaluated, "passed": outcome.passed,
-        "failed": outcome.evaluated - outcome.passed})
+        "images": len(rows) + len(quarantined), "accepted": len(rows) if outcome.success else 0,
+        "quarantined": len(quarantined), "expectations": outcome.evaluated,
+        "passed": outcome.passed, "failed": failed, "warnings": len(outcome.warnings)})
     docs = paths.data_docs / "index.html"
-    log.info("%d images, %d/%d expectations passed; Data Docs: %s", len(rows), outcome.passed,
-             outcome.evaluated, docs)
+    log.info("%d images, %d/%d expectations passed, %d warnings, %d quarantined; Data Docs: %s",
+             len(rows) + len(quarantined), outcome.passed, outcome.evaluated,
+             len(outcome.warnings), len(quarantined), docs)
+    if outcome.warnings:
+        log.warning("warnings (not failing):\n%s", _summary(outcome.warnings))
+    if quarantined:
+        log.warning("quarantined %d images into %s:\n%s", len(quarantined),
+                    paths.validation / "quarantine", _summary(first.failures))
     if not outcome.success:
-        raise StageError(f"{outcome.evaluated - outcome.passed} of {outcome.evaluated} "
-                         f"expectations failed on {paths.split}:\n{_summary(outcome.failures)}\n"
+        raise StageError(f"{failed} of {outcome.evaluated} expectations failed on {paths.split}"
+                         f"{' after quarantine' if quarantined else ''}:\n{_summary(outcome.failures)}\n"
                          f"Details: {paths.validation / 'report.json'}, {docs}")
-    return ValidateResult(len(rows), outcome.evaluated, outcome.passed,
-                          outcome.evaluated - outcome.passed, str(docs))
+    return ValidateResult(len(rows), outcome.evaluated, outcome.passed, failed, len(quarantined),
+                          str(docs))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,7 +56,8 @@ class FlakyRangeServer(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Accept-Ranges", "bytes")
         if asked:
-            self.send_header("Content-Range", f"bytes {start}-{len(self.payload) - 1}/{len(self.payload)}")
+            end = len(self.payload) - 1
+            self.send_header("Content-Range", f"bytes {start}-{end}/{len(self.payload)}")
         self.end_headers()
         self.close_connection = True
         if type(self).cuts > 0:
