@@ -109,7 +109,8 @@ def test_cut_off_download_resumes_and_is_verified(paths: Paths, tiny_archive: Pa
 def test_download_that_never_completes_fails_cleanly(paths: Paths, tiny_archive: Path):
     with local_server(_flaky(tiny_archive, cuts=99)) as base:
         params = tiny_params(download={"source": "url", "url": f"{base}/dogs-vs-cats.zip"})
-        with pytest.raises(StageError, match=r"download from http://127\.0\.0\.1:\d+/dogs-vs-cats.zip failed"):
+        failed = r"download from http://127\.0\.0\.1:\d+/dogs-vs-cats.zip failed"
+        with pytest.raises(StageError, match=failed):
             download.run(params, paths)
     assert not paths.raw.exists()
 
