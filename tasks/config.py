@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 BOOK_GDRIVE_ID = "18uC7WTuEXKJDDxbj-Jq6EjzpFrgE7IAd"
 MODEL_NAMES = ("simple", "residual", "xception_mini")
-EXPORT_FORMATS = ("keras", "savedmodel")
+EXPORT_FORMATS = ("keras", "savedmodel", "tflite", "tflite_int8", "onnx")
 # `simple` has five unpadded 3x3 convs and four 2x2 pools: below 78 px nothing is left to pool.
 MIN_IMAGE_SIZE = {"simple": 78}
 
@@ -93,6 +93,8 @@ class Train(_Section):
 
 class Evaluate(_Section):
     min_accuracy: float = Field(0.5, ge=0, le=1, strict=True)
+    baseline: str | None = Field(None, min_length=1)  # a git rev, e.g. main
+    tolerance: float = Field(0.01, ge=0, le=1, strict=True)
 
 
 class Export(_Section):

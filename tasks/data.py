@@ -64,11 +64,17 @@ def read_manifest(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def load_split(paths: Paths, split: str, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Images (N, size, size, 3) uint8 and labels (N,) int (1 = dog) of one split."""
+def split_rows(paths: Paths, split: str) -> list[dict[str, str]]:
+    """The accepted manifest's rows of one split, in the order load_split returns them."""
     rows = [r for r in read_manifest(paths.accepted_manifest) if r["split"] == split]
     if not rows:
         raise StageError(f"{paths.accepted_manifest}: no images in split {split!r}")
+    return rows
+
+
+def load_split(paths: Paths, split: str, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, size, size, 3) uint8 and labels (N,) int (1 = dog) of one split."""
+    rows = split_rows(paths, split)
     # Keyed by content and by this module's code, so neither new data nor a changed resize
     # can be served stale arrays.
     key = hashlib.sha256(CODE_HASH.encode())

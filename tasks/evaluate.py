@@ -5,16 +5,18 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import sys
 from dataclasses import dataclass
 
 import keras
 import numpy as np
 from sklearn import metrics as skm
 
+from tasks import gallery
 from tasks.cli import stage_main
 from tasks.common import LABELS, StageError, atomic_write_bytes, write_json
 from tasks.config import Evaluate, Params
-from tasks.data import load_split
+from tasks.data import load_split, split_rows
 from tasks.paths import Paths
 
 log = logging.getLogger("tasks.evaluate")
@@ -44,13 +46,42 @@ def score(y_true: np.ndarray, p_dog: np.ndarray) -> dict[str, float | int]:
     }
 
 
-def decide(scores: dict[str, float | int], cfg: Evaluate) -> dict[str, object]:
-    """The gate: blessed only if test accuracy reaches evaluate.min_accuracy."""
-    ok = scores["accuracy"] >= cfg.min_accuracy
-    reason = (f"test accuracy {scores['accuracy']:.4f} "
-              f"{'>=' if ok else '<'} evaluate.min_accuracy {cfg.min_accuracy}")
-    return {"blessed": bool(ok), "reasons": [reason], "accuracy": scores["accuracy"],
-            "min_accuracy": cfg.min_accuracy}
+def baseline_accuracy(cfg: Evaluate, paths: Paths) -> float | None:
+    """Test accuracy recorded at git rev `evaluate.baseline`, read through DVC's API."""
+    if cfg.baseline is None:
+        return None
+    streams = sys.stdout, sys.stderr
+    import dvc.api  # only a gate with a baseline needs DVC's (slow to import) Python API
+
+    # Importing DVC wraps sys.stdout/stderr with colorama for good; keep the caller's streams.
+    sys.stdout, sys.stderr = streams
+
+    target = (paths.metrics / "evaluate.json").relative_to(paths.root).as_posix()
+    try:
+        # An absolute target: DVC resolves relative ones against the cwd, not the repo.
+        found = dvc.api.metrics_show(str((paths.root / target).resolve()),
+                                     repo=str(paths.root.resolve()), rev=cfg.baseline)
+        return float(found["accuracy"])
+    except Exception as err:  # an unknown rev, no DVC repo there, or no metrics at that rev
+        raise StageError(f"evaluate.baseline: cannot read {target} at rev {cfg.baseline!r}: "
+                         f"{type(err).__name__}: {err}") from None
+
+
+def decide(scores: dict[str, float | int], cfg: Evaluate, baseline: float | None = None
+           ) -> dict[str, object]:
+    """The gate: blessed only if test accuracy reaches evaluate.min_accuracy and, with a
+    baseline, is no worse than the baseline's accuracy minus evaluate.tolerance."""
+    acc = scores["accuracy"]
+    rules = [(acc >= cfg.min_accuracy, f"test accuracy {acc:.4f} {{}} evaluate.min_accuracy "
+                                       f"{cfg.min_accuracy}")]
+    if baseline is not None:
+        floor = baseline - cfg.tolerance
+        rules.append((acc >= floor, f"test accuracy {acc:.4f} {{}} {floor:.4f}, the accuracy "
+                                    f"{baseline:.4f} at evaluate.baseline {cfg.baseline!r} minus "
+                                    f"evaluate.tolerance {cfg.tolerance}"))
+    return {"blessed": all(ok for ok, _ in rules),
+            "reasons": [text.format(">=" if ok else "<") for ok, text in rules],
+            "accuracy": acc, "min_accuracy": cfg.min_accuracy, "baseline_accuracy": baseline}
 
 
 def _csv(rows: list[dict[str, object]]) -> bytes:
@@ -72,7 +103,7 @@ def run(params: Params, paths: Paths) -> EvaluateResult:
     x, y = load_split(paths, "test", params.train.image_size)
     p_dog = model.predict(x, batch_size=params.train.batch_size, verbose=0).ravel()
     scores = score(y, p_dog)
-    gate = decide(scores, params.evaluate)
+    gate = decide(scores, params.evaluate, baseline_accuracy(params.evaluate, paths))
     write_json(paths.metrics / "evaluate.json", scores)
     atomic_write_bytes(paths.plots / "confusion.csv", _csv(
         [{"actual": LABELS[t], "predicted": LABELS[int(p >= 0.5)]}
@@ -82,10 +113,17 @@ def run(params: Params, paths: Paths) -> EvaluateResult:
     atomic_write_bytes(paths.plots / "roc.csv", _csv(
         [{"fpr": round(float(f), 6), "tpr": round(float(t), 6), "threshold": round(float(min(th, 1.0)), 6)}
          for f, t, th in zip(fpr, tpr, thresholds, strict=True)]))
+    precision, recall, _ = skm.precision_recall_curve(y, p_dog)
+    atomic_write_bytes(paths.plots / "pr.csv", _csv(
+        [{"recall": round(float(r), 6), "precision": round(float(p), 6)}
+         for r, p in zip(recall, precision, strict=True)]))
+    files = [paths.split / r["path"] for r in split_rows(paths, "test")]
+    wrong = gallery.misclassified(files, y, p_dog)
+    atomic_write_bytes(paths.misclassified, gallery.render(wrong))
     write_json(paths.gate, gate)
     log.info("test: %s", ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
                                    for k, v in scores.items()))
-    log.info("gate: %s (%s)", "BLESSED" if gate["blessed"] else "NOT blessed", gate["reasons"][0])
+    log.info("gate: %s (%s)", "BLESSED" if gate["blessed"] else "NOT blessed", "; ".join(gate["reasons"]))
     if params.download.source == "sample":
         log.warning("these scores are on the SYNTHETIC sample, not real photos (download.source)")
     return EvaluateResult(scores["accuracy"], scores["loss"], gate["blessed"])

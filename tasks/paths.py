@@ -85,6 +85,11 @@ class Paths:
         return self.data / "plots"
 
     @property
+    def misclassified(self) -> Path:
+        """The gallery of confidently wrong test images (a cached output: it holds photos)."""
+        return self.data / "evaluate" / "misclassified.png"
+
+    @property
     def gate(self) -> Path:
         return self.metrics / "gate.json"
 

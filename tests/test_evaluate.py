@@ -3,16 +3,23 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
+import yaml
 
 from tasks import evaluate
 from tasks.common import StageError
 from tasks.config import Evaluate
 from tasks.paths import Paths
 
-from .conftest import tiny_params
+from .conftest import REPO, tiny_params
+
+GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
 
 
 def test_scores_on_a_fixed_prediction_set():
@@ -49,3 +56,62 @@ def test_evaluate_writes_metrics_plots_and_gate(trained_project: Paths):
 def test_evaluate_without_a_model_names_the_file(validated_project: Paths):
     with pytest.raises(StageError, match="model/model.keras: not found"):
         evaluate.run(tiny_params(), validated_project)
+
+
+def test_gallery_lists_the_most_confident_mistakes_first(tmp_path):
+    from tasks import gallery
+
+    files = [tmp_path / f"{i}.jpg" for i in range(4)]
+    y = np.array([0, 0, 1, 1])
+    p = np.array([0.6, 0.99, 0.2, 0.9])  # 0: wrong (0.1 off), 1: wrong (0.49), 2: wrong (0.3)
+    assert [(f.name, t, round(q, 2)) for f, t, q in gallery.misclassified(files, y, p)] == [
+        ("1.jpg", "cat", 0.99), ("2.jpg", "dog", 0.2), ("0.jpg", "cat", 0.6)]
+
+
+def test_evaluate_writes_pr_curve_and_gallery(trained_project: Paths):
+    from PIL import Image
+
+    evaluate.run(tiny_params(), trained_project)
+    assert (trained_project.plots / "pr.csv").read_text().startswith("recall,precision")
+    with Image.open(trained_project.misclassified) as png:
+        assert png.format == "PNG" and png.width == 4 * 160
+
+
+def _commit_baseline(root, accuracy: float) -> None:
+    (root / "data" / "metrics").mkdir(parents=True, exist_ok=True)
+    (root / "data" / "metrics" / "evaluate.json").write_text(json.dumps({"accuracy": accuracy}))
+    for cmd in (["git", "init", "-q", "-b", "main"], [sys.executable, "-m", "dvc", "init", "-q"],
+                ["git", "add", "data/metrics/evaluate.json", ".dvc"], ["git", "commit", "-q", "-m", "b"]):
+        subprocess.run(cmd, cwd=root, env=GIT_ENV, check=True, capture_output=True)
+
+
+def _evaluate_cli(root, **gate) -> subprocess.CompletedProcess:
+    # Through the CLI: DVC's Python API rewraps the process's stdio, which pytest's capture and
+    # the in-process Prefect tests must not inherit.
+    params = root / "params.yaml"
+    params.write_text(yaml.safe_dump(tiny_params(evaluate=gate).model_dump(mode="json", by_alias=True)))
+    return subprocess.run([sys.executable, "-m", "tasks.evaluate", "--params", str(params),
+                           "--root", str(root)], cwd=REPO, capture_output=True, text=True)
+
+
+def test_gate_blocks_a_regression_against_the_baseline_rev(trained_project: Paths):
+    from tasks import export
+
+    _commit_baseline(trained_project.root, accuracy=1.0)
+    done = _evaluate_cli(trained_project.root, baseline="main", tolerance=0.01)
+    assert done.returncode == 0, done.stderr
+    gate = json.loads(trained_project.gate.read_text())
+    assert gate["blessed"] is False and gate["baseline_accuracy"] == 1.0
+    assert "0.9900, the accuracy 1.0000 at evaluate.baseline 'main'" in gate["reasons"][1]
+    with pytest.raises(StageError, match="not blessed.*evaluate.baseline 'main'"):
+        export.run(tiny_params(), trained_project)
+    assert not trained_project.export.exists()
+
+
+def test_gate_passes_within_tolerance_and_names_a_bad_rev(trained_project: Paths):
+    _commit_baseline(trained_project.root, accuracy=0.0)
+    assert _evaluate_cli(trained_project.root, baseline="main").returncode == 0
+    assert json.loads(trained_project.gate.read_text())["blessed"] is True
+    done = _evaluate_cli(trained_project.root, baseline="nope")
+    assert done.returncode == 1
+    assert "evaluate.baseline: cannot read data/metrics/evaluate.json at rev 'nope'" in done.stderr

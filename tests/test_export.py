@@ -1,36 +1,70 @@
-"""Export: blessed models ship in every format, parity-checked, with a model card;
-an unblessed model ships nothing."""
+"""Export: blessed models ship in every format, each parity-checked against Keras, with a model
+card; an unblessed model ships nothing."""
 from __future__ import annotations
 
 import json
 
 import keras
+import numpy as np
 import pytest
 
 from tasks import evaluate, export
 from tasks.common import StageError, write_json
 from tasks.config import Evaluate
+from tasks.data import load_split
 from tasks.paths import Paths
 
 from .conftest import tiny_params
 
+ALL_FORMATS = ["keras", "savedmodel", "tflite", "tflite_int8", "onnx"]
 
-def test_export_formats_parity_and_card(trained_project: Paths):
-    params = tiny_params(export={"formats": ["keras", "savedmodel"]})
+
+def test_every_format_is_written_and_parity_checked(trained_project: Paths):
+    params = tiny_params(export={"formats": ALL_FORMATS})
     evaluate.run(params, trained_project)
     result = export.run(params, trained_project)
     out = trained_project.export
-    assert (out / "model.keras").is_file() and (out / "saved_model" / "saved_model.pb").is_file()
-    keras.saving.load_model(out / "model.keras", safe_mode=True)
+    for name in ("model.keras", "saved_model/saved_model.pb", "model.tflite", "model_int8.tflite",
+                 "model.onnx", "parity.json", "model_card.json", "model_card.md"):
+        assert (out / name).is_file(), name
+    assert (out / "model_int8.tflite").stat().st_size < (out / "model.tflite").stat().st_size
     parity = json.loads((out / "parity.json").read_text())
-    assert set(parity["max_abs_diff"]) == {"keras", "savedmodel"}
-    assert max(result.max_abs_diff.values()) <= 1e-4
+    assert parity["images"] == 8 and set(parity["formats"]) == set(ALL_FORMATS)
+    for fmt, check in result.parity.items():
+        assert check["passed"] and check["label_agreement"] >= 0.99
+        if fmt != "tflite_int8":
+            assert check["max_abs_diff"] <= 1e-4
     card = json.loads((out / "model_card.json").read_text())
-    assert card["model"] == "residual" and card["parameters"] > 0
-    assert card["files"]["model.keras"]["sha256"] and "SYNTHETIC" in card["intended_use"]
-    metrics = json.loads((trained_project.metrics / "evaluate.json").read_text())
-    assert card["metrics"] == metrics and card["gate"]["blessed"] is True
-    assert "# Model card: residual" in (out / "model_card.md").read_text()
+    assert card["model"] == "residual" and card["parameters"] > 0 and "SYNTHETIC" in card["intended_use"]
+    assert card["files"]["model.onnx"]["sha256"] and card["gate"]["blessed"] is True
+    assert card["metrics"] == json.loads((trained_project.metrics / "evaluate.json").read_text())
+    assert "| tflite_int8 |" in (out / "model_card.md").read_text()
+    keras.saving.load_model(out / "model.keras", safe_mode=True)
+
+
+def test_savedmodel_takes_raw_uint8_images_of_any_size(trained_project: Paths):
+    import tensorflow as tf
+
+    params = tiny_params(export={"formats": ["savedmodel"]})
+    evaluate.run(params, trained_project)
+    export.run(params, trained_project)
+    serve = tf.saved_model.load(str(trained_project.export / "saved_model")).signatures["serving_default"]
+    x, _ = load_split(trained_project, "test", 32)
+    model = keras.saving.load_model(trained_project.model, safe_mode=True)
+    same = serve(images=tf.constant(x))["p_dog"].numpy().ravel()
+    assert np.abs(same - model.predict(x.astype("float32"), verbose=0).ravel()).max() <= 1e-4
+    big = np.random.default_rng(0).integers(0, 256, (2, 375, 500, 3), dtype=np.uint8)
+    p = serve(images=tf.constant(big))["p_dog"].numpy()
+    assert p.shape == (2, 1) and np.all((p >= 0) & (p <= 1))
+
+
+def test_parity_rules():
+    reference = np.array([0.1, 0.9, 0.6, 0.4])
+    assert export.check_parity("onnx", reference + 5e-5, reference)["passed"]
+    assert not export.check_parity("onnx", reference + 2e-4, reference)["passed"]
+    assert export.check_parity("tflite_int8", reference + 0.05, reference)["passed"]  # same labels
+    flipped = export.check_parity("tflite_int8", np.array([0.1, 0.9, 0.4, 0.4]), reference)
+    assert not flipped["passed"] and flipped["label_agreement"] == 0.75
 
 
 def test_unblessed_model_exports_nothing_and_removes_an_older_export(trained_project: Paths):
