@@ -6,6 +6,7 @@ import json
 import logging
 import shutil
 import subprocess
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import numpy as np
 from tasks.cli import stage_main
 from tasks.common import StageError, atomic_dir, sha256_file, write_json
 from tasks.config import Params
-from tasks.data import load_split
+from tasks.data import load_split, read_manifest
 from tasks.exporters import EXPORTERS, QUANTIZED
 from tasks.paths import Paths
 
@@ -75,7 +76,9 @@ def model_card(params: Params, paths: Paths, model: keras.Model, parity: dict, o
         "params": params.model_dump(mode="json", include=CARD_SECTIONS),
         "data": {"source": params.download.source,
                  "manifest_sha256": sha256_file(paths.accepted_manifest),
-                 "per_class": params.split.model_dump()},
+                 "requested_per_class": params.split.model_dump(),
+                 "counts": dict(Counter(f"{r['split']}/{r['label']}"
+                                        for r in read_manifest(paths.accepted_manifest)))},
         "metrics": _read_json(paths.metrics / "evaluate.json", "evaluate"),
         "gate": _read_json(paths.gate, "evaluate"),
         "git_revision": _git_revision(paths.root),
@@ -96,7 +99,7 @@ def _markdown(card: dict) -> str:
                        for f, p in card["parity"].items())
     return (f"# Model card: {card['model']}\n\n{card['intended_use']}\n\n"
             f"- Parameters: {card['parameters']:,}\n- Input: {card['input']}\n- Output: {card['output']}\n"
-            f"- Data: {card['data']['source']}, per class {card['data']['per_class']}, manifest "
+            f"- Data: {card['data']['source']}, images {card['data']['counts']}, manifest "
             f"sha256 `{card['data']['manifest_sha256'][:16]}`\n- Git revision: {card['git_revision']}\n"
             f"- Test accuracy {m['accuracy']:.4f}, loss {m['loss']:.4f}, F1 {m['f1']:.4f}, "
             f"ROC AUC {m['roc_auc']:.4f} on {m['n_test']} images\n\n"

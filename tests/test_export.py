@@ -37,6 +37,8 @@ def test_every_format_is_written_and_parity_checked(trained_project: Paths):
     card = json.loads((out / "model_card.json").read_text())
     assert card["model"] == "residual" and card["parameters"] > 0 and "SYNTHETIC" in card["intended_use"]
     assert card["files"]["model.onnx"]["sha256"] and card["gate"]["blessed"] is True
+    assert card["data"]["counts"] == {f"{s}/{c}": n for s, n in (("train", 4), ("validation", 2), ("test", 4))
+                                      for c in ("cat", "dog")}
     assert card["metrics"] == json.loads((trained_project.metrics / "evaluate.json").read_text())
     assert "| tflite_int8 |" in (out / "model_card.md").read_text()
     keras.saving.load_model(out / "model.keras", safe_mode=True)
