@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import sys
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from sklearn import metrics as skm
 
 from tasks import gallery
 from tasks.cli import stage_main
-from tasks.common import LABELS, StageError, atomic_write_bytes, write_json
+from tasks.common import LABELS, StageError, atomic_write_bytes, sha256_file, write_json
 from tasks.config import Evaluate, Params
 from tasks.data import load_split, split_rows
 from tasks.paths import Paths
@@ -58,9 +59,9 @@ def baseline_accuracy(cfg: Evaluate, paths: Paths) -> float | None:
 
     target = (paths.metrics / "evaluate.json").relative_to(paths.root).as_posix()
     try:
-        # An absolute target: DVC resolves relative ones against the cwd, not the repo.
-        found = dvc.api.metrics_show(str((paths.root / target).resolve()),
-                                     repo=str(paths.root.resolve()), rev=cfg.baseline)
+        # dvc.api.read, not metrics_show: the latter also reads the workspace copy, which DVC
+        # has already removed when it reruns this stage.
+        found = json.loads(dvc.api.read(target, repo=str(paths.root.resolve()), rev=cfg.baseline))
         return float(found["accuracy"])
     except Exception as err:  # an unknown rev, no DVC repo there, or no metrics at that rev
         raise StageError(f"evaluate.baseline: cannot read {target} at rev {cfg.baseline!r}: "
@@ -79,7 +80,7 @@ def decide(scores: dict[str, float | int], cfg: Evaluate, baseline: float | None
         rules.append((acc >= floor, f"test accuracy {acc:.4f} {{}} {floor:.4f}, the accuracy "
                                     f"{baseline:.4f} at evaluate.baseline {cfg.baseline!r} minus "
                                     f"evaluate.tolerance {cfg.tolerance}"))
-    return {"blessed": all(ok for ok, _ in rules),
+    return {"blessed": all(ok for ok, _ in rules), "model_sha256": scores.get("model_sha256"),
             "reasons": [text.format(">=" if ok else "<") for ok, text in rules],
             "accuracy": acc, "min_accuracy": cfg.min_accuracy, "baseline_accuracy": baseline}
 
@@ -102,8 +103,12 @@ def run(params: Params, paths: Paths) -> EvaluateResult:
     model = keras.saving.load_model(paths.model, safe_mode=True)
     x, y = load_split(paths, "test", params.train.image_size)
     p_dog = model.predict(x, batch_size=params.train.batch_size, verbose=0).ravel()
+    if not np.all(np.isfinite(p_dog)):
+        raise StageError(f"{paths.model}: outputs NaN or inf on {int(np.sum(~np.isfinite(p_dog)))} "
+                         "test images (training diverged?); retrain with a lower train.learning_rate")
     scores = score(y, p_dog)
-    gate = decide(scores, params.evaluate, baseline_accuracy(params.evaluate, paths))
+    scores_for_gate = {**scores, "model_sha256": sha256_file(paths.model)}
+    gate = decide(scores_for_gate, params.evaluate, baseline_accuracy(params.evaluate, paths))
     write_json(paths.metrics / "evaluate.json", scores)
     atomic_write_bytes(paths.plots / "confusion.csv", _csv(
         [{"actual": LABELS[t], "predicted": LABELS[int(p >= 0.5)]}

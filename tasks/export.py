@@ -37,8 +37,12 @@ class ExportResult:
 def check_parity(fmt: str, predicted: np.ndarray, reference: np.ndarray) -> dict[str, object]:
     """Compare a format's p(dog) with Keras': float formats by the largest difference, quantized
     ones by how often they give the same label."""
-    diff = float(np.max(np.abs(np.asarray(predicted).ravel() - reference)))
-    agreement = float(np.mean((np.asarray(predicted).ravel() >= 0.5) == (reference >= 0.5)))
+    predicted = np.asarray(predicted, dtype=np.float64).ravel()
+    if predicted.shape != reference.shape:
+        return {"max_abs_diff": float("inf"), "label_agreement": 0.0, "passed": False,
+                "rule": f"one p(dog) per image: got {predicted.shape[0]} for {reference.shape[0]}"}
+    diff = float(np.max(np.abs(predicted - reference)))
+    agreement = float(np.mean((predicted >= 0.5) == (reference >= 0.5)))
     if fmt in QUANTIZED:
         rule, passed = f"label agreement >= {MIN_AGREEMENT}", agreement >= MIN_AGREEMENT
     else:
@@ -118,6 +122,10 @@ def run(params: Params, paths: Paths) -> ExportResult:
         raise StageError(f"the model is not blessed, so nothing is exported: {reasons}")
     if not paths.model.is_file():
         raise StageError(f"{paths.model}: not found; run the train stage first")
+    if gate.get("model_sha256") != sha256_file(paths.model):
+        shutil.rmtree(paths.export, ignore_errors=True)
+        raise StageError(f"{paths.gate} blessed another model than {paths.model} (retrained since "
+                         "evaluate ran?); run the evaluate stage first")
     model = keras.saving.load_model(paths.model, safe_mode=True)
     x, _ = load_split(paths, "test", params.train.image_size)
     x = x[:PARITY_IMAGES]
@@ -125,8 +133,16 @@ def run(params: Params, paths: Paths) -> ExportResult:
     parity: dict[str, dict] = {}
     with atomic_dir(paths.export) as out:
         for fmt in params.export.formats:
-            parity[fmt] = check_parity(fmt, EXPORTERS[fmt](model, out, paths.model)(x), reference)
+            try:
+                predicted = EXPORTERS[fmt](model, out, paths.model)(x)
+            except StageError:
+                raise
+            except Exception as err:  # a converter's failure, named by format
+                shutil.rmtree(paths.export, ignore_errors=True)
+                raise StageError(f"export {fmt}: failed: {type(err).__name__}: {err}") from err
+            parity[fmt] = check_parity(fmt, predicted, reference)
             if not parity[fmt]["passed"]:
+                shutil.rmtree(paths.export, ignore_errors=True)  # no older export may pass for it
                 raise StageError(f"export {fmt}: fails its parity rule ({parity[fmt]['rule']}) "
                                  f"against Keras on {len(x)} test images: {parity[fmt]}; "
                                  "nothing exported")

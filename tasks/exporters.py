@@ -21,7 +21,7 @@ Predict = Callable[[np.ndarray], np.ndarray]
 
 def _tf():
     if keras.backend.backend() != "tensorflow":
-        raise StageError("export.formats: savedmodel, tflite and onnx need the TensorFlow backend "
+        raise StageError("SavedModel, TFLite and ONNX need Keras' TensorFlow backend "
                          "(KERAS_BACKEND=tensorflow)")
     import tensorflow as tf
 

@@ -38,6 +38,8 @@ def gather(paths: Paths, max_pixels: int) -> tuple[list[str], list[dict[str, obj
     with open(paths.manifest, newline="") as fh:
         reader = csv.DictReader(fh)
         rows = list(reader)
+    if not rows:
+        raise StageError(f"{paths.manifest}: lists no images; rerun the split stage")
     with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
         jobs = [(paths.split / r["path"], max_pixels) for r in rows]
         facts = pool.map(inspect, jobs, chunksize=64)

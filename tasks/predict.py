@@ -38,6 +38,8 @@ def expand(inputs: list[Path]) -> list[Path]:
     """Files as given, and the images inside folders (sorted, recursively)."""
     files: list[Path] = []
     for item in inputs:
+        if not item.exists():
+            raise StageError(f"{item}: no such file or folder")
         if item.is_dir():
             files += sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
         else:
@@ -49,7 +51,12 @@ def classify(model_path: Path, files: list[Path], image_size: int) -> list[Predi
     """p(dog) for each readable file; unreadable ones are logged and skipped."""
     if not model_path.exists():
         raise StageError(f"{model_path}: no such model; run the pipeline (make run) or pass --model")
-    run = load(model_path)
+    try:
+        run = load(model_path)
+    except StageError:
+        raise
+    except Exception as err:  # corrupt file, refused by safe_mode, missing runtime
+        raise StageError(f"{model_path}: cannot load: {type(err).__name__}: {err}") from None
     readable, pixels = [], []
     for path in files:
         try:
@@ -84,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
     try:
+        if not args.model.exists():
+            raise StageError(f"{args.model}: no such model; run the pipeline (make run) or pass --model")
         size = args.image_size or _card_image_size(args.model)
         predictions = classify(args.model, expand(args.paths), size)
     except StageError as err:

@@ -43,7 +43,7 @@ def _summary(results: list[dict[str, object]]) -> str:
 
 def offending(failures: list[dict[str, object]], rows: list[dict[str, object]]) -> dict[str, str]:
     """Path -> reason for every image a critical image rule flagged. Of identical copies in
-    several splits only the first split's copy stays, so leakage costs one image, not two."""
+    several splits, the copies in the earliest of those splits stay."""
     by_path = {r["path"]: r for r in rows}
     bad: dict[str, str] = {}
     for failure in (f for f in failures if f["table"] == "images"):
@@ -52,8 +52,9 @@ def offending(failures: list[dict[str, object]], rows: list[dict[str, object]]) 
             copies = defaultdict(list)
             for path in files:
                 copies[by_path[path]["sha256"]].append(path)
-            keep = {min(group, key=lambda p: (SPLITS.index(by_path[p]["split"]), p))
-                    for group in copies.values()}
+            first = {sha: min(SPLITS.index(by_path[p]["split"]) for p in group)
+                     for sha, group in copies.items()}
+            keep = {p for p in files if SPLITS.index(by_path[p]["split"]) == first[by_path[p]["sha256"]]}
             files = [p for p in files if p not in keep]
         for path in files:
             bad.setdefault(path, str(failure["check"]))
@@ -79,7 +80,11 @@ def run(params: Params, paths: Paths) -> ValidateResult:
         first = outcome = contract.check(rows, params, ctx)
         if not outcome.success and params.validate.on_failure == "quarantine":
             quarantined = offending(outcome.failures, rows)
+        if quarantined:  # count failures alone are not quarantined: they stand as they are
             rows = [r for r in rows if r["path"] not in quarantined]
+            if not rows:
+                raise StageError(f"quarantine would set aside all {len(quarantined)} images:\n"
+                                 f"{_summary(outcome.failures)}")
             outcome = contract.check(rows, params, ctx, after_quarantine=True)
         if outcome.success:
             with open(out / paths.accepted_manifest.name, "w", newline="") as fh:

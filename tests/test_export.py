@@ -77,3 +77,23 @@ def test_unblessed_model_exports_nothing_and_removes_an_older_export(trained_pro
     with pytest.raises(StageError, match="not blessed.*0.4200 < evaluate.min_accuracy 0.9"):
         export.run(tiny_params(), trained_project)
     assert not trained_project.export.exists()
+
+
+def test_a_format_failing_parity_exports_nothing(trained_project: Paths, monkeypatch):
+    from tasks import exporters
+
+    evaluate.run(tiny_params(), trained_project)
+    export.run(tiny_params(), trained_project)  # an earlier, good export
+    monkeypatch.setitem(exporters.EXPORTERS, "keras", lambda m, out, ckpt: (lambda x: np.zeros(len(x))))
+    monkeypatch.setattr(export, "EXPORTERS", exporters.EXPORTERS)
+    with pytest.raises(StageError, match="export keras: fails its parity rule"):
+        export.run(tiny_params(), trained_project)
+    assert not trained_project.export.exists()
+
+
+def test_a_gate_for_another_model_is_refused(trained_project: Paths):
+    evaluate.run(tiny_params(), trained_project)
+    gate = json.loads(trained_project.gate.read_text())
+    write_json(trained_project.gate, {**gate, "model_sha256": "0" * 64})  # the model changed since
+    with pytest.raises(StageError, match="blessed another model"):
+        export.run(tiny_params(), trained_project)

@@ -64,3 +64,8 @@ def test_real_unlabeled_photos(exported: Paths, tmp_path: Path):
 def test_missing_model_is_named(tmp_path: Path, capsys):
     assert predict.main([str(tmp_path), "--model", str(tmp_path / "nope.keras"), "--image-size", "32"]) == 1
     assert "nope.keras: no such model" in capsys.readouterr().err
+
+
+def test_missing_input_is_named(exported: Paths, tmp_path: Path, capsys):
+    assert predict.main([str(tmp_path / "nope.jpg"), "--model", str(exported.export / "model.keras")]) == 1
+    assert "nope.jpg: no such file or folder" in capsys.readouterr().err

@@ -123,6 +123,22 @@ def test_quarantine_sets_bad_files_aside_and_goes_on(split_project: Paths):
                                       "reason": "every file decodes fully"}]
 
 
+def test_quarantine_keeps_the_earlier_split_s_copy_of_a_leaked_image(split_project: Paths):
+    _break(split_project, "test/cat/cat.6.jpg",
+           lambda t, d: shutil.copyfile(split_project.split / "train/cat/cat.0.jpg", t))
+    params = tiny_params(validate={"on_failure": "quarantine", "min_fraction": 0.75})
+    result = validate.run(params, split_project)
+    assert (result.accepted, result.quarantined) == (19, 1)
+    assert (split_project.validation / "quarantine/test/cat/cat.6.jpg").is_file()
+    assert "train/cat/cat.0.jpg" in split_project.accepted_manifest.read_text()
+
+
+def test_quarantine_does_not_excuse_a_count_mismatch(split_project: Paths):
+    _rewrite_manifest(split_project, keep=lambda r: r["path"] != "test/cat/cat.9.jpg")
+    with pytest.raises(StageError, match=r"exactly the requested images.*test/cat"):
+        validate.run(tiny_params(validate={"on_failure": "quarantine", "min_fraction": 0.5}), split_project)
+
+
 def test_quarantine_still_fails_below_min_fraction(split_project: Paths):
     _break(split_project, "train/dog/dog.1.jpg", lambda t, d: t.write_bytes(b"text"))
     params = tiny_params(validate={"on_failure": "quarantine"})  # 0.98 of 4 is 4
