@@ -17,9 +17,11 @@ from tasks.paths import Paths
 
 
 def stage_main(name: str, doc: str | None, run: Callable[[Params, Paths], object],
-               argv: list[str] | None = None) -> int:
+               argv: list[str] | None = None,
+               extras: dict[str, tuple[str, Callable[[], str]]] | None = None) -> int:
     """Parse the shared flags, load params (failing before any work), run the stage, log its
-    result. Returns the process exit code."""
+    result. `extras` maps a flag to (help, action): the flag prints the action's text instead of
+    running the stage. Returns the process exit code."""
     parser = argparse.ArgumentParser(
         prog=f"python -m tasks.{name}", description=(doc or "").strip().splitlines()[0],
         epilog="Exit codes: 0 done, 1 the stage refused its input, 2 bad params.")
@@ -27,7 +29,13 @@ def stage_main(name: str, doc: str | None, run: Callable[[Params, Paths], object
                         help="parameters file (default: params.yaml)")
     parser.add_argument("--root", type=Path, default=Path("."),
                         help="project root holding data/ (default: the current directory)")
+    for flag, (text, _) in (extras or {}).items():
+        parser.add_argument(flag, action="store_true", help=text)
     args = parser.parse_args(argv)
+    for flag, (_, action) in (extras or {}).items():
+        if getattr(args, flag.lstrip("-").replace("-", "_")):
+            print(action())
+            return 0
     logging.basicConfig(level=logging.INFO, stream=sys.stdout, force=True,
                         format=f"%(asctime)s %(levelname)s [{name}] %(message)s")
     log = logging.getLogger(f"tasks.{name}")

@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 BOOK_GDRIVE_ID = "18uC7WTuEXKJDDxbj-Jq6EjzpFrgE7IAd"
-MODEL_NAMES = ("simple", "residual", "xception_mini")
+MODEL_NAMES = ("simple", "residual", "xception_mini", "resnet18", "resnet34", "resnet50")
 EXPORT_FORMATS = ("keras", "savedmodel", "tflite", "tflite_int8", "onnx")
 # `simple` has five unpadded 3x3 convs and four 2x2 pools: below 78 px nothing is left to pool.
 MIN_IMAGE_SIZE = {"simple": 78}

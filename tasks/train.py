@@ -133,7 +133,9 @@ def run(params: Params, paths: Paths) -> TrainResult:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m tasks.train`: see --help."""
-    return stage_main("train", __doc__, run, argv)
+    return stage_main("train", __doc__, run, argv, extras={"--list-models": (
+        "print every model's name, default input size and parameter count, then exit",
+        models.describe_all)})
 
 
 if __name__ == "__main__":
