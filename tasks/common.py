@@ -88,6 +88,16 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
     return path
 
 
+def read_json(path: Path, stage: str) -> dict:
+    """A JSON output of `stage`, or a StageError naming the file and the stage to run."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise StageError(f"{path}: not found; run the {stage} stage first") from None
+    except json.JSONDecodeError as err:
+        raise StageError(f"{path}: not valid JSON ({err}); rerun the {stage} stage") from None
+
+
 def write_json(path: Path, obj: object) -> Path:
     """Atomically write `obj` as pretty, key-sorted JSON (stable diffs in git)."""
     return atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())

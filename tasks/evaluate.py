@@ -80,7 +80,7 @@ def decide(scores: dict[str, float | int], cfg: Evaluate, baseline: float | None
         rules.append((acc >= floor, f"test accuracy {acc:.4f} {{}} {floor:.4f}, the accuracy "
                                     f"{baseline:.4f} at evaluate.baseline {cfg.baseline!r} minus "
                                     f"evaluate.tolerance {cfg.tolerance}"))
-    return {"blessed": all(ok for ok, _ in rules), "model_sha256": scores.get("model_sha256"),
+    return {"blessed": all(ok for ok, _ in rules),
             "reasons": [text.format(">=" if ok else "<") for ok, text in rules],
             "accuracy": acc, "min_accuracy": cfg.min_accuracy, "baseline_accuracy": baseline}
 
@@ -107,8 +107,9 @@ def run(params: Params, paths: Paths) -> EvaluateResult:
         raise StageError(f"{paths.model}: outputs NaN or inf on {int(np.sum(~np.isfinite(p_dog)))} "
                          "test images (training diverged?); retrain with a lower train.learning_rate")
     scores = score(y, p_dog)
-    scores_for_gate = {**scores, "model_sha256": sha256_file(paths.model)}
-    gate = decide(scores_for_gate, params.evaluate, baseline_accuracy(params.evaluate, paths))
+    # The gate names the model it blessed, so export can refuse a model retrained since.
+    gate = {**decide(scores, params.evaluate, baseline_accuracy(params.evaluate, paths)),
+            "model_sha256": sha256_file(paths.model)}
     write_json(paths.metrics / "evaluate.json", scores)
     atomic_write_bytes(paths.plots / "confusion.csv", _csv(
         [{"actual": LABELS[t], "predicted": LABELS[int(p >= 0.5)]}
