@@ -11,7 +11,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: run test venv lock clean
+.PHONY: run test venv lock clean ui serve
 
 run: $(STAMP)
 	dvc repro
@@ -21,6 +21,14 @@ test: $(STAMP)
 	python -m pytest
 
 venv: $(STAMP)
+
+# The Prefect UI at http://127.0.0.1:4200 (loopback only unless PREFECT_SERVER_API_HOST says so).
+ui: $(STAMP)
+	prefect server start
+
+# Serve the flow as a deployment on flow.cron (CRON="*/30 * * * *" overrides); needs `make ui`.
+serve: $(STAMP)
+	PREFECT_API_URL=$${PREFECT_API_URL:-http://127.0.0.1:4200/api} python -m flows.serve $(if $(CRON),--cron "$(CRON)")
 
 # Reinstall only when the lock changes; uninstall anything the lock no longer lists.
 $(STAMP): requirements.lock

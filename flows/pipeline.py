@@ -1,58 +1,94 @@
 """The pipeline as a Prefect flow: one task per DVC stage, each run through `dvc repro`.
 
-DVC alone decides whether a stage reruns or is skipped, so a Prefect run and `dvc repro` do
-the same versioned work and leave the same dvc.lock. Prefect adds retries, run history,
-schedules and the UI. Run it with `python -m flows.pipeline`.
+DVC alone decides whether a stage reruns or is skipped, so a Prefect run and `dvc repro` do the
+same versioned work and leave the same dvc.lock. Prefect adds retries, timeouts, run history,
+artifacts, schedules and the UI. Run it once with `python -m flows.pipeline`; serve it on a
+schedule with `python -m flows.serve`.
 """
 from __future__ import annotations
 
+import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 # This workplace has no internet: keep Prefect from trying to send telemetry (override freely).
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from prefect import flow, get_run_logger, task  # noqa: E402
+import yaml  # noqa: E402
+from prefect import flow, get_run_logger  # noqa: E402
+from prefect.runtime import flow_run  # noqa: E402
+from prefect.tasks import exponential_backoff  # noqa: E402
+
+from flows import artifacts  # noqa: E402
+from flows.stage import dvc_stage  # noqa: E402
+from flows.workspace import dvc, experiment_workspace, save_experiment, workspace_lock  # noqa: E402
+from tasks.config import Params, parse_params  # noqa: E402
 
 STAGES = ("download", "split", "validate", "train", "evaluate", "export")
-SKIPPED = "didn't change, skipping"
+# The flow parameters most people change, and the params.yaml keys they set.
+OVERRIDES = {"source": "download.source", "model": "train.model", "epochs": "train.epochs",
+             "image_size": "train.image_size"}
 
 
-class StageFailed(RuntimeError):
-    """A DVC stage exited non-zero; the message carries the end of its output."""
+def resolve(root: Path, given: dict[str, object]) -> tuple[Params, dict[str, object]]:
+    """params.yaml with the flow's parameters applied, checked like any params (a bad value
+    fails the run before any stage, naming the key), and the keys that actually differ."""
+    path = root / "params.yaml"
+    raw = yaml.safe_load(path.read_text()) or {}
+    changed = {}
+    for arg, key in OVERRIDES.items():
+        section, leaf = key.split(".")
+        if given.get(arg) is not None and (raw.get(section) or {}).get(leaf) != given[arg]:
+            changed[key] = given[arg]
+            raw.setdefault(section, {})[leaf] = given[arg]
+    return parse_params(raw, f"{path} with flow parameters {changed}" if changed else str(path)), changed
 
 
-@task(task_run_name="{stage}")
-def dvc_stage(stage: str, root: str = ".") -> str:
-    """Run one stage through DVC, streaming its output into the task log.
-    Returns "skipped" when DVC found nothing changed, else "ran"."""
-    logger = get_run_logger()
-    # The interpreter running this flow is the project's: make `python` in dvc.yaml resolve to it.
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "--single-item", stage],
-                            cwd=root, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    lines = []
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        lines.append(line.rstrip())
-        logger.info(lines[-1])
-    if proc.wait() != 0:
-        raise StageFailed(f"stage {stage!r} failed (exit {proc.returncode}):\n" + "\n".join(lines[-30:]))
-    return "skipped" if any(SKIPPED in line for line in lines) else "ran"
-
-
-@flow(name="dogs-vs-cats")
-def pipeline(root: str = ".") -> dict[str, str]:
-    """Run the six stages in order; a failing stage fails the run and nothing after it runs."""
+def run_stages(params: Params, work: Path) -> dict[str, str]:
+    """Run the six stages in order in `work`. A failed stage fails the flow run with its message,
+    and no stage after it runs."""
     outcome = {}
+    # One `dvc status` (about a second) settles every stage that is up to date, instead of six
+    # `dvc repro` processes each saying so. Once a stage runs, DVC rechecks each later stage.
+    dirty = json.loads(dvc(work, "status", "--json") or "{}")
     for stage in STAGES:
-        # Only download touches the network; the other stages are deterministic.
-        options = {"retries": 2, "retry_delay_seconds": [10, 60]} if stage == "download" else {}
-        outcome[stage] = dvc_stage.with_options(**options)(stage, root)
+        # Only download touches the network; the other stages are deterministic, so never retried.
+        retries = params.flow.download_retries if stage == "download" else 0
+        state = dvc_stage.with_options(retries=retries, retry_delay_seconds=exponential_backoff(10))(
+            stage, str(work), params.flow.timeouts.of(stage),
+            up_to_date=stage not in dirty and "ran" not in outcome.values(), return_state=True)
+        if not state.is_completed():
+            state.result()  # raises the stage's StageFailed: the run fails with its message
+        outcome[stage] = "cached" if state.name == "Cached" else "ran"
     return outcome
+
+
+@flow(name="dogs-vs-cats", log_prints=True)
+def pipeline(root: str = ".", source: str | None = None, model: str | None = None,
+             epochs: int | None = None, image_size: int | None = None,
+             experiment: str | None = None) -> dict[str, str]:
+    """Bring the pipeline up to date. With `source`, `model`, `epochs` or `image_size` differing
+    from params.yaml, the run is a DVC experiment (named `experiment`, else after the flow run)
+    and params.yaml is left as it is; compare with `dvc exp show`."""
+    logger = get_run_logger()
+    base = Path(root).resolve()
+    params, changed = resolve(base, {"source": source, "model": model, "epochs": epochs,
+                                     "image_size": image_size})
+    with workspace_lock(base, params.flow.lock_wait, logger.info):
+        if not changed:
+            outcome = run_stages(params, base)
+            artifacts.publish(params, base, base, outcome, f"Run {flow_run.name} in {base}")
+            artifacts.link_data_docs(base / "data/data_docs/index.html")
+            return outcome
+        name = experiment or flow_run.name or "flow-run"
+        logger.info("parameters %s differ from params.yaml: running as DVC experiment %r", changed, name)
+        with experiment_workspace(base, name, changed) as work:
+            outcome = run_stages(params, work)
+            artifacts.publish(params, work, base, outcome, f"Experiment {name} ({changed})")
+            ref, docs = save_experiment(base, work, name)
+        logger.info("saved DVC experiment %s (%s): see `dvc exp show`", name, ref)
+        artifacts.link_data_docs(docs)
+        return {**outcome, "experiment": name}
 
 
 if __name__ == "__main__":

@@ -117,3 +117,12 @@ def trained_project(trained_template: Path, tmp_path: Path) -> Paths:
     root = tmp_path / "project"
     shutil.copytree(trained_template, root)
     return Paths(root)
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[None]:
+    """One temporary Prefect API (SQLite) for every flow test: it takes ~10 s to start."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield

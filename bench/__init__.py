@@ -1,0 +1,1 @@
+"""Benchmarks: every performance figure the README claims, measured and written as JSON."""

@@ -1,0 +1,67 @@
+"""What every benchmark shares: timing (median after a warm-up), the record it writes, and
+where that record goes (bench/results/<device>-<date>.json)."""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+
+
+def median_seconds(run: Callable[[], object], repeats: int = 5, warmup: int = 1) -> tuple[float, list[float]]:
+    """Median wall time of `run` over `repeats` calls after `warmup` untimed ones, and all times."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), times
+
+
+def device_name() -> str:
+    """The CPU model and the cores this process may use (GPU benchmarks name their GPU)."""
+    model = platform.processor() or platform.machine()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return f"{model}, {len(os.sched_getaffinity(0))} cores"
+
+
+def commit() -> str:
+    """The git commit measured, with `+dirty` when the work tree differs from it."""
+    head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                           capture_output=True, text=True).stdout.strip()
+    return (head.stdout.strip() or "unknown") + ("+dirty" if dirty else "")
+
+
+def record(name: str, value: float, unit: str, *, backend: str = "-", device: str | None = None,
+           target: str | None = None, **extra: object) -> dict[str, object]:
+    """One result: what was measured, its value and unit, where, and the exact command."""
+    return {"name": name, "value": round(value, 3), "unit": unit, "device": device or device_name(),
+            "backend": backend, "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+            "commit": commit(), "target": target, **extra}
+
+
+def write(results: list[dict[str, object]], tag: str) -> Path:
+    """Write `results` to bench/results/<tag>-<date>.json (merging figures of the same day)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{tag}-{datetime.date.today().isoformat()}.json"
+    old = json.loads(path.read_text())["results"] if path.exists() else []
+    names = {r["name"] for r in results}
+    merged = [r for r in old if r["name"] not in names] + results
+    path.write_text(json.dumps({"results": merged}, indent=2) + "\n")
+    return path

@@ -1,0 +1,144 @@
+"""Where a flow run works, and how runs keep out of each other's way.
+
+A run with the workspace's own params works in the workspace, like `dvc repro`. A run with other
+params works in a scratch clone of the last commit plus the uncommitted changes (what
+`dvc exp run --temp` does) and is saved as a DVC experiment, so params.yaml is never touched.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+from flows.stage import dvc_env
+
+LOCK = Path(".dvc/tmp/prefect-flow.lock")
+SCRATCH = Path(".dvc/tmp/flow-exps")  # DVC's own temp experiments live beside it, also ignored
+KEPT_DOCS = Path("data/experiments")  # the Data Docs of each experiment, kept for the UI link
+
+
+class WorkspaceError(RuntimeError):
+    """The workspace is busy, or git/DVC refused a step of setting up an experiment."""
+
+
+def _call(cwd: Path, *cmd: str) -> str:
+    done = subprocess.run(list(cmd), cwd=cwd, env=dvc_env(), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise WorkspaceError(f"`{' '.join(cmd)}` failed in {cwd} (exit {done.returncode}):\n"
+                             f"{(done.stderr or done.stdout).strip()}")
+    return done.stdout.strip()
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Run git in `cwd` (argument list, never a shell string); raise WorkspaceError on failure."""
+    return _call(cwd, "git", *args)
+
+
+def dvc(cwd: Path, *args: str) -> str:
+    """Run the DVC of this interpreter in `cwd`; raise WorkspaceError on failure."""
+    return _call(cwd, sys.executable, "-m", "dvc", *args)
+
+
+def commit_of(root: Path, rev: str) -> str | None:
+    """The commit `rev` names in `root`, or None when it names none (or there is no commit)."""
+    try:
+        return git(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+    except WorkspaceError:
+        return None
+
+
+@contextlib.contextmanager
+def workspace_lock(root: Path, wait: int, say: Callable[[str], None] = logging.info) -> Iterator[None]:
+    """Hold the workspace for a whole run. Another run waits up to `wait` seconds, then fails.
+
+    DVC's own lock only covers one command; a run is six of them, and two runs interleaving
+    stages would each see the other's half-updated params and outputs.
+    """
+    path = root / LOCK
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        deadline, said = time.monotonic() + wait, 0.0
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                now = time.monotonic()
+                if now >= deadline:
+                    raise WorkspaceError(f"another flow run holds {path} ({path.read_text().strip()}); "
+                                         f"gave up after flow.lock_wait={wait} s") from None
+                if now - said >= 60:  # say so at once, then once a minute
+                    say(f"waiting for the flow run that holds {path} ({path.read_text().strip()})")
+                    said = now
+                time.sleep(min(1.0, deadline - now))
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def set_params(path: Path, overrides: dict[str, object]) -> None:
+    """Set dotted keys in a params file, keeping its comments and layout (what `-S` does)."""
+    yaml = YAML()  # round-trip mode
+    doc = yaml.load(path)
+    for key, value in overrides.items():
+        section, leaf = key.split(".")
+        doc[section][leaf] = value
+    yaml.dump(doc, path)
+
+
+@contextlib.contextmanager
+def experiment_workspace(root: Path, name: str, overrides: dict[str, object]) -> Iterator[Path]:
+    """A scratch clone of `root` (HEAD plus uncommitted changes) sharing its DVC cache, with
+    `overrides` applied to params.yaml. Outputs of unchanged stages are checked out from the
+    cache, so DVC reruns only what the overrides change. Removed afterwards."""
+    head = commit_of(root, "HEAD")
+    if head is None:
+        raise WorkspaceError(f"{root}: a run with parameters becomes a DVC experiment, and "
+                             "experiments need a git commit to start from: commit first")
+    # Git 2.39's `stash create` exits 1, silently, while the index's stat data is stale: refresh it.
+    git(root, "update-index", "-q", "--refresh")
+    changes = git(root, "stash", "create")  # a commit of uncommitted edits; the workspace stays as is
+    work = root / SCRATCH / name
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        git(root, "clone", "--quiet", "--shared", "--no-checkout", str(root), str(work))
+        git(work, "checkout", "--quiet", "--detach", head)
+        if changes:
+            git(work, "stash", "apply", "--quiet", changes)
+        dvc(work, "cache", "dir", "--local", str((root / dvc(root, "cache", "dir")).resolve()))
+        dvc(work, "checkout", "--quiet", "--allow-missing")
+        set_params(work / "params.yaml", overrides)
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def save_experiment(root: Path, work: Path, name: str) -> tuple[str, Path]:
+    """Save the scratch run as DVC experiment `name` of the workspace's repo. Returns its git ref
+    and the Data Docs index that shows its validation. Its outputs are already in the shared
+    cache, so `dvc exp apply` restores them."""
+    dvc(work, "exp", "save", "--force", "--name", name)
+    git(root, "fetch", "--quiet", str(work), "+refs/exps/*:refs/exps/*")
+    ref = git(root, "for-each-ref", "--format=%(refname)", f"refs/exps/*/*/{name}")
+    docs = work / "data/data_docs"
+    if not docs.is_dir():  # validate was unchanged, so the workspace's Data Docs show this data
+        return ref, root / "data/data_docs/index.html"
+    kept = root / KEPT_DOCS / name / "data_docs"
+    shutil.rmtree(kept, ignore_errors=True)
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(docs, kept)
+    return ref, kept / "index.html"
