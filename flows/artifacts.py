@@ -45,9 +45,11 @@ def summary_markdown(params: Params, work: Path, outcome: dict[str, str], title:
         verdict = "**blessed**: exported" if gate.get("blessed") else "**refused**: not exported"
         lines += ["", "## Gate", f"- {verdict}"] + [f"- {reason}" for reason in gate.get("reasons", [])]
     if parity:
-        lines += ["", "## Export", f"Written to `{paths.export}`:", "| format | parity rule | passed |",
-                  "| --- | --- | --- |"]
-        lines += [f"| {fmt} | {p.get('rule')} | {p.get('passed')} |" for fmt, p in parity.items()]
+        lines += ["", "## Export", f"Written to `{paths.export.relative_to(work)}`:",
+                  "| format | parity rule | passed |", "| --- | --- | --- |"]
+        # A rule such as "max |p difference| <= 1e-4" holds pipes, which would split the cell.
+        lines += [f"| {fmt} | {str(p.get('rule')).replace('|', chr(92) + '|')} | {p.get('passed')} |"
+                  for fmt, p in parity.items()]
     return "\n".join(lines) + "\n"
 
 

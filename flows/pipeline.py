@@ -50,7 +50,7 @@ def run_stages(params: Params, work: Path) -> dict[str, str]:
     outcome = {}
     # One `dvc status` (about a second) settles every stage that is up to date, instead of six
     # `dvc repro` processes each saying so. Once a stage runs, DVC rechecks each later stage.
-    dirty = json.loads(dvc(work, "status", "--json") or "{}")
+    dirty = json.loads(dvc(work, "--wait-for-lock", "status", "--json", timeout=params.flow.lock_wait) or "{}")
     for stage in STAGES:
         # Only download touches the network; the other stages are deterministic, so never retried.
         retries = params.flow.download_retries if stage == "download" else 0

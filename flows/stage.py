@@ -75,8 +75,10 @@ def dvc_stage(stage: str, root: str, timeout: int, up_to_date: bool = False) -> 
         if progress is not None:
             update_progress_artifact(progress, 100.0)
         return cached(stage, "dvc status: up to date, skipped")
-    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "--single-item", stage], cwd=root,
-                            env=dvc_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    # --wait-for-lock: a `dvc repro` someone runs at the terminal makes this stage wait (within its
+    # timeout) instead of failing at once on DVC's repo lock.
+    proc = subprocess.Popen([sys.executable, "-m", "dvc", "--wait-for-lock", "repro", "--single-item", stage],
+                            cwd=root, env=dvc_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
     lines: list[str] = []
 

@@ -30,8 +30,11 @@ class WorkspaceError(RuntimeError):
     """The workspace is busy, or git/DVC refused a step of setting up an experiment."""
 
 
-def _call(cwd: Path, *cmd: str) -> str:
-    done = subprocess.run(list(cmd), cwd=cwd, env=dvc_env(), capture_output=True, text=True)
+def _call(cwd: Path, *cmd: str, timeout: float | None = None) -> str:
+    try:
+        done = subprocess.run(list(cmd), cwd=cwd, env=dvc_env(), capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise WorkspaceError(f"`{' '.join(cmd)}` in {cwd} did not finish within {timeout} s") from None
     if done.returncode != 0:
         raise WorkspaceError(f"`{' '.join(cmd)}` failed in {cwd} (exit {done.returncode}):\n"
                              f"{(done.stderr or done.stdout).strip()}")
@@ -43,9 +46,9 @@ def git(cwd: Path, *args: str) -> str:
     return _call(cwd, "git", *args)
 
 
-def dvc(cwd: Path, *args: str) -> str:
+def dvc(cwd: Path, *args: str, timeout: float | None = None) -> str:
     """Run the DVC of this interpreter in `cwd`; raise WorkspaceError on failure."""
-    return _call(cwd, sys.executable, "-m", "dvc", *args)
+    return _call(cwd, sys.executable, "-m", "dvc", *args, timeout=timeout)
 
 
 def commit_of(root: Path, rev: str) -> str | None:
