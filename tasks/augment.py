@@ -11,7 +11,7 @@ Two samplers compute the same resampling (tests check it): "affine_transform", t
 "gather", four gathers of whole neighbouring pixels (`resample`). Under XLA, gather is the one
 to use: TensorFlow's affine_transform kernel has no XLA version at all, and JAX implements the
 op as a 3-D map_coordinates over (row, column, channel), 8 scalar gathers per output value,
-~4x slower in a jitted train step on CPU. Without XLA, TensorFlow's native kernel is ~1.5x
+several times slower in a jitted train step on CPU. Without XLA, TensorFlow's native kernel is
 faster than unfused gathers. bench/augment.py measures all of it.
 """
 from __future__ import annotations
