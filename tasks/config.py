@@ -6,16 +6,21 @@ stops the run at once with the key named, and nothing is half-done.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator,
+                      model_validator)
 
 BOOK_GDRIVE_ID = "18uC7WTuEXKJDDxbj-Jq6EjzpFrgE7IAd"
 MODEL_NAMES = ("simple", "residual", "xception_mini", "resnet18", "resnet34", "resnet50")
 EXPORT_FORMATS = ("keras", "savedmodel", "tflite", "tflite_int8", "onnx")
 # `simple` has five unpadded 3x3 convs and four 2x2 pools: below 78 px nothing is left to pool.
 MIN_IMAGE_SIZE = {"simple": 78}
+# A hardware knob: auto (tasks/backend.py decides), on or off. YAML 1.1 reads an unquoted on/off
+# as a boolean, so booleans are accepted too.
+Knob = Annotated[Literal["auto", "on", "off"],
+                 BeforeValidator(lambda v: ("on" if v else "off") if isinstance(v, bool) else v)]
 
 
 class ParamsError(ValueError):
@@ -82,6 +87,10 @@ class Train(_Section):
     # Keras' default (the book's). A short CPU run has too few steps for 0.99 to settle the
     # moving statistics, so params.yaml lowers it; the parameter count is the same either way.
     bn_momentum: float = Field(0.99, ge=0, lt=1, strict=True)
+    # auto: $KERAS_BACKEND, else tensorflow. Keras reads the backend once, at its first import.
+    backend: Literal["auto", "tensorflow", "jax"] = "tensorflow"
+    mixed_precision: Knob = "auto"  # bfloat16 compute, float32 weights and output
+    jit_compile: Knob = "auto"      # XLA-compile the train step
 
     @model_validator(mode="after")
     def _image_fits_model(self) -> Train:

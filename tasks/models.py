@@ -2,7 +2,9 @@
 
 No I/O and no fitting here. Every model takes images as 0-255 floats and rescales them itself,
 so the same array feeds training, evaluation and export. Augmentation is not part of these
-models: train.py applies it, so exported models carry no random layers.
+models: train.py applies it, so exported models carry no random layers. The Dense(1) sigmoid head
+is float32 even under mixed precision: bfloat16's 8-bit mantissa would make p(dog) and the
+loss too coarse to train on.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import keras
 from keras import layers
 
 from tasks import resnet
+from tasks.augment import BookAugmentation
 from tasks.config import Train
 
 
@@ -24,7 +27,7 @@ def simple(cfg: Train) -> keras.Model:
         x = layers.MaxPooling2D(2)(x)
     x = layers.Conv2D(256, 3, activation="relu")(x)
     x = layers.Flatten()(x)
-    outputs = layers.Dense(1, activation="sigmoid")(x)
+    outputs = layers.Dense(1, activation="sigmoid", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="simple")
 
 
@@ -48,7 +51,7 @@ def residual(cfg: Train) -> keras.Model:
     x = _residual_block(x, 64, pooling=True)
     x = _residual_block(x, 128, pooling=False)
     x = layers.GlobalAveragePooling2D()(x)
-    outputs = layers.Dense(1, activation="sigmoid")(x)
+    outputs = layers.Dense(1, activation="sigmoid", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="residual")
 
 
@@ -70,7 +73,7 @@ def xception_mini(cfg: Train) -> keras.Model:
         x = layers.add([x, residual])
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(0.5)(x)
-    outputs = layers.Dense(1, activation="sigmoid")(x)
+    outputs = layers.Dense(1, activation="sigmoid", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="xception_mini")
 
 
@@ -97,8 +100,9 @@ def describe_all() -> str:
     return "\n".join(lines)
 
 
-def augmentation(seed: int) -> keras.Sequential:
-    """The book's augmentation: horizontal flip, rotation 0.1, zoom 0.2 (training only)."""
-    return keras.Sequential([layers.RandomFlip("horizontal", seed=seed),
-                             layers.RandomRotation(0.1, seed=seed),
-                             layers.RandomZoom(0.2, seed=seed)], name="augmentation")
+def augmentation(seed: int, xla: bool = False) -> keras.layers.Layer:
+    """The book's augmentation: horizontal flip, rotation 0.1, zoom 0.2 (training only), as one
+    fused resampling (tasks/augment.py) instead of three Keras layers. `xla`: whether the train
+    step is XLA-compiled, which decides the faster sampler."""
+    return BookAugmentation(flip=True, rotation=0.1, zoom=0.2, seed=seed, name="augmentation",
+                            sampler="gather" if xla else "affine_transform")

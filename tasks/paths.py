@@ -62,6 +62,11 @@ class Paths:
         """Decoded, resized uint8 arrays per (split, image size): rebuildable, not tracked."""
         return self.data / "cache"
 
+    def train_state(self, key: str) -> Path:
+        """A training run's resumable state (tasks/checkpoint.py), one folder per run key. It
+        sits in the untracked cache because DVC deletes a stage's outputs before rerunning it."""
+        return self.array_cache / "train-state" / key
+
     @property
     def model_dir(self) -> Path:
         return self.data / "model"

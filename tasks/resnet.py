@@ -52,7 +52,7 @@ def _resnet(cfg: Train, block, depths: tuple[int, ...], name: str) -> keras.Mode
             project = i == 0 and (block is _bottleneck or stage > 0)
             x = block(x, filters, stride, project, cfg)
     x = layers.GlobalAveragePooling2D()(x)
-    outputs = layers.Dense(1, activation="sigmoid")(x)
+    outputs = layers.Dense(1, activation="sigmoid", dtype="float32")(x)  # see models.py
     return keras.Model(inputs, outputs, name=name)
 
 

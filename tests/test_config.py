@@ -19,6 +19,8 @@ def test_repo_params_load_and_are_frozen():
     params = load_params(REPO / "params.yaml")
     assert params.download.source == "sample"
     assert params.train.model == "xception_mini"
+    assert (params.train.backend, params.train.mixed_precision, params.train.jit_compile) == (
+        "tensorflow", "auto", "auto")  # DVC tracks the backend; the knobs follow the hardware
     with pytest.raises(ValidationError, match="frozen"):
         params.train.epochs = 3  # frozen: nothing can change params after loading
 
@@ -36,6 +38,9 @@ def test_model_defaults_are_the_books_recipe():
     ({"train": {"epochs": 0}}, "train.epochs"),
     ({"train": {"model": "vgg16"}}, "train.model"),
     ({"train": {"image_size": "big"}}, "train.image_size"),
+    ({"train": {"backend": "torch"}}, "train.backend"),
+    ({"train": {"mixed_precision": "bf16"}}, "train.mixed_precision"),
+    ({"train": {"jit_compile": 1}}, "train.jit_compile"),
     ({"split": {"test": -1}}, "split.test"),
     ({"evaluate": {"min_accuracy": 1.5}}, "evaluate.min_accuracy"),
     ({"download": {"sha256": "abc"}}, "download.sha256"),

@@ -40,13 +40,14 @@ def test_training_without_validated_data_names_the_file(paths: Paths):
 
 def test_saved_model_bytes_depend_only_on_the_model(tmp_path):
     from tasks import models
+    from tasks.checkpoint import save_reproducibly
     from tasks.config import Train
 
     keras.utils.set_random_seed(0)
     model = models.build(Train(model="residual", image_size=32))
-    a = train.save_reproducibly(model, tmp_path / "a.keras")
+    a = save_reproducibly(model, tmp_path / "a.keras")
     time.sleep(1.1)  # Keras stamps the save time to the second
-    assert train.save_reproducibly(model, tmp_path / "b.keras").read_bytes() == a.read_bytes()
+    assert save_reproducibly(model, tmp_path / "b.keras").read_bytes() == a.read_bytes()
     with zipfile.ZipFile(a) as zf:
         ids = re.findall(r'"shared_object_id": (\d+)', zf.read("config.json").decode())
         assert "date_saved" not in zf.read("metadata.json").decode()
