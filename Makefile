@@ -11,7 +11,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: run test venv lock clean ui serve
+.PHONY: run test venv lock clean ui serve bench
 
 run: $(STAMP)
 	dvc repro
@@ -38,6 +38,16 @@ $(STAMP): requirements.lock
 		xargs -r $(BIN)/python -m pip uninstall --quiet -y
 	$(BIN)/python -m pip check
 	@touch $@
+
+# Every CPU figure (about 12 min on 2 cores), written to bench/results/cpu-<date>.json, then
+# the README's table. The GPU part runs on a GPU machine: see "Performance" in README.md.
+bench: $(STAMP)
+	python -m bench.orchestration
+	python -m bench.data
+	python -m bench.seed
+	python -m bench.train --backends tensorflow
+	python -m bench.train --backends jax --models residual xception_mini
+	python -m bench.table --write
 
 # Re-resolve the direct dependencies of pyproject.toml into an exact lock, in a scratch venv.
 lock:

@@ -19,7 +19,8 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.states import Completed, State
 
 SKIPPED = "didn't change, skipping"
-EPOCH = re.compile(r"^Epoch (\d+)/(\d+)\b")  # Keras' fit(verbose=2) header of each epoch
+# What tasks/train.py logs after each finished epoch, and when it resumes a killed run.
+EPOCH = re.compile(r"\[train\] (?:epoch (\d+)/(\d+):|resuming from epoch (\d+) of (\d+))")
 
 
 class StageFailed(RuntimeError):
@@ -29,6 +30,15 @@ class StageFailed(RuntimeError):
 def dvc_env() -> dict[str, str]:
     """The environment for DVC: `python` in dvc.yaml must resolve to the interpreter running us."""
     return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+
+def train_progress(line: str) -> float | None:
+    """The share of epochs finished (0-100) that a line of the train stage's log reports."""
+    m = EPOCH.search(line)
+    if m is None:
+        return None
+    done, total = (m[1], m[2]) if m[1] else (m[3], m[4])
+    return 100.0 * int(done) / int(total)
 
 
 def cached(stage: str, why: str) -> State:
@@ -87,9 +97,8 @@ def dvc_stage(stage: str, root: str, timeout: int, up_to_date: bool = False) -> 
         for raw in proc.stdout:
             lines.append(raw.rstrip())
             logger.info(lines[-1])
-            if progress is not None and (m := EPOCH.match(lines[-1])):
-                # "Epoch k/n" opens epoch k, so k-1 epochs are done.
-                update_progress_artifact(progress, 100.0 * (int(m[1]) - 1) / int(m[2]))
+            if progress is not None and (share := train_progress(lines[-1])) is not None:
+                update_progress_artifact(progress, share)
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()

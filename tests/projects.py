@@ -63,7 +63,8 @@ def api_filter(kind: str, body: dict, api_url: str | None = None) -> list[dict]:
     from prefect.settings import PREFECT_API_URL
 
     url = f"{api_url or PREFECT_API_URL.value()}/{kind}/filter"
-    sort = {"task_runs": "EXPECTED_START_TIME_ASC", "flow_runs": "START_TIME_DESC"}.get(kind, "CREATED_DESC")
+    sort = {"task_runs": "EXPECTED_START_TIME_ASC", "flow_runs": "START_TIME_DESC",
+            "logs": "TIMESTAMP_ASC"}.get(kind, "CREATED_DESC")
     response = httpx.post(url, json={"limit": 200, "offset": 0, "sort": sort, **body}, timeout=30)
     response.raise_for_status()
     return response.json()

@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 
 from flows.pipeline import pipeline, resolve
+from flows.stage import train_progress
 from flows.workspace import LOCK, WorkspaceError, workspace_lock
 from tasks.config import ParamsError
 
 from .projects import STAGES, api_filter, new_project, sh, write_params
 
 pytestmark = pytest.mark.slow
-FLOW = {"flow": {"timeouts": {"train": 300}}}
+FLOW = {"flow": {"timeouts": {"train": 300}}, "train": {"epochs": 2}}
 
 
 def task_runs(state) -> dict[str, str]:
@@ -72,6 +73,11 @@ def test_every_run_leaves_summary_metrics_diff_docs_and_progress(flown):
     assert "no commit to compare with" in by_key["metrics-diff"]["data"]  # the first run had no commit
     progress = [a for a in artifacts(first) if a["type"] == "progress"]
     assert len(progress) == 1 and float(progress[0]["data"]) == 100.0
+    # The progress bar advanced on each epoch line the train stage really logged.
+    train_run = api_filter("task_runs", {"task_runs": {"name": {"any_": ["train"]}},
+                                         "flow_runs": {"id": {"any_": [str(first.state_details.flow_run_id)]}}})
+    logs = api_filter("logs", {"logs": {"task_run_id": {"any_": [train_run[0]["id"]]}}})
+    assert [p for log in logs if (p := train_progress(log["message"])) is not None] == [50.0, 100.0]
     again = {a["key"]: a for a in artifacts(pipeline(root=str(root), return_state=True)) if a["key"]}
     diff = again["metrics-diff"]
     assert diff["type"] == "table" and "accuracy" in diff["data"] and "main" in diff["description"]
