@@ -3,26 +3,21 @@ in a fresh git + DVC project. Checks caching, key-level params and metrics diff.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from .conftest import REPO, tiny_params
+from tasks.config import Params
+
+from .conftest import make_project, pipeline_env, tiny_params, write_params
 
 STAGES = ("download", "split", "validate", "train", "evaluate", "export")
 pytestmark = pytest.mark.slow
 
 
 def sh(root: Path, *cmd: str) -> str:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t"}
-    done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
+    done = subprocess.run(cmd, cwd=root, env=pipeline_env(), capture_output=True, text=True)
     assert done.returncode == 0, f"{cmd} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout + done.stderr
 
@@ -31,26 +26,14 @@ def ran(output: str) -> set[str]:
     return {s for s in STAGES if f"Running stage '{s}'" in output}
 
 
-def write_params(root: Path, **train: object) -> None:
-    params = tiny_params(train={"model": "xception_mini", **train},
-                         export={"formats": ["keras", "savedmodel"]})
-    (root / "params.yaml").write_text(yaml.safe_dump(params.model_dump(mode="json", by_alias=True)))
+def params(**train: object) -> Params:
+    return tiny_params(train={"model": "xception_mini", **train},
+                       export={"formats": ["keras", "savedmodel"]})
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("e2e")
-    for item in ("tasks", "flows", "dvc.yaml", ".gitignore", "data/.gitignore"):
-        src = REPO / item
-        if src.is_dir():
-            shutil.copytree(src, root / item, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            (root / item).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(src, root / item)
-    write_params(root)
-    sh(root, "git", "init", "-q", "-b", "main")
-    sh(root, "dvc", "init", "-q")
-    return root
+    return make_project(tmp_path_factory.mktemp("e2e"), params())
 
 
 def test_dvc_repro_runs_every_stage_then_nothing(project: Path):
@@ -81,7 +64,7 @@ def test_prefect_flow_runs_the_same_stages_through_dvc(project: Path):
 def test_train_param_reruns_train_evaluate_export_only(project: Path):
     # A different learning rate gives different weights, so evaluate must rerun too. (Were
     # the model byte-identical, DVC would rightly skip evaluate: see save_reproducibly.)
-    write_params(project, epochs=2, learning_rate=0.01)
+    write_params(project, params(epochs=2, learning_rate=0.01))
     assert ran(sh(project, "dvc", "repro")) == {"train", "evaluate", "export"}
     diff = json.loads(sh(project, "dvc", "metrics", "diff", "main", "--json"))
     assert diff["data/live/metrics.json"]["step"] == {"old": 0, "new": 1, "diff": 1}
