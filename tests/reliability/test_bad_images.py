@@ -12,7 +12,7 @@ import shutil
 
 import pytest
 
-from ..badfiles import BROKEN, image
+from ..badfiles import BROKEN, claims_size
 from ..conftest import tiny_params
 from .harness import Project
 from .test_bad_archives import flat
@@ -23,10 +23,9 @@ pytestmark = pytest.mark.reliability("image")
 PLACES = {"truncated JPEG": "cat.1.jpg", "zero-byte file": "cat.2.jpg", "PNG named .jpg": "dog.1.jpg",
           "text named .jpg": "dog.2.jpg", "CMYK": "cat.4.jpg", "tiny image": "dog.4.jpg",
           "over the pixel cap": "dog.8.jpg", "decompression bomb header": "cat.7.jpg"}
-# validate.max_pixels for these runs: above every sample image (at most 500 x 500), so only the
-# 600 x 600 image below and the bomb (20 000 x 20 000 by its header) are over it.
-MAX_PIXELS = 300_000
-BREAKERS = {**{case: BROKEN[case][0] for case in PLACES}, "over the pixel cap": image("RGB", (600, 600))}
+# Both over the default validate.max_pixels (40 000 000) by their headers alone, the second also
+# over Pillow's own bomb limit: 7 000 x 7 000 and 20 000 x 20 000, in a few kilobytes each.
+BREAKERS = {**{case: BROKEN[case][0] for case in PLACES}, "over the pixel cap": claims_size(7_000)}
 LEAK = ("test/dog/dog.7.jpg", "train/dog/dog.0.jpg")  # the same bytes in two splits
 
 
@@ -47,8 +46,7 @@ def bad_run(reference: Project, sample_images, tmp_path_factory):
     shutil.copytree(reference.root, tmp / "project", symlinks=True)
     project = Project(tmp / "project")
     archive = flat(tmp / "bad.zip", images)
-    project.write_params(tiny_params(download={"source": "local", "path": str(archive)},
-                                     validate={"max_pixels": MAX_PIXELS}))
+    project.write_params(tiny_params(download={"source": "local", "path": str(archive)}))
     return project, project.dvc("repro"), project.status()
 
 
@@ -81,8 +79,7 @@ def quarantined(bad_run, tmp_path_factory) -> tuple[Project, dict]:
     project = Project(tmp_path_factory.mktemp("quarantine") / "project")
     shutil.copytree(bad_run[0].root, project.root, symlinks=True)
     params = tiny_params(download={"source": "local", "path": "unused"},
-                         validate={"on_failure": "quarantine", "min_fraction": 0.5,
-                                   "max_pixels": MAX_PIXELS})
+                         validate={"on_failure": "quarantine", "min_fraction": 0.5})
     project.write_params(params)
     done = project.stage("validate")
     assert done.returncode == 0, done.stderr[-4000:]

@@ -18,11 +18,22 @@ from .harness import Project
 pytestmark = pytest.mark.reliability("download")
 
 
+def _params(url: str, sha256: str | None = None):
+    return tiny_params(download={"source": "url", "url": url, "sha256": sha256})
+
+
+def _dest(project: Project, url: str) -> Path:
+    """Where the download stage keeps the archive of `url` (created empty, for a test to fill)."""
+    params = _params(url)
+    dest = download.archive_path(params.download, params.base.seed, project.paths)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    return dest
+
+
 def _fetch(project: Project, url: str, sha256: str | None):
     """Point params at `url` and run the download stage; returns (result, archive path)."""
-    params = tiny_params(download={"source": "url", "url": url, "sha256": sha256})
-    project.write_params(params)
-    return project.stage("download"), download.archive_path(params.download, 42, project.paths)
+    project.write_params(_params(url, sha256))
+    return project.stage("download"), _dest(project, url)
 
 
 def _verified(project: Project, reference: Project, done, archive: Path, tiny_archive: Path):
@@ -43,11 +54,8 @@ def test_transfer_cut_off_is_resumed(project, reference, tiny_archive):
 def test_partial_file_of_a_killed_run_is_resumed(project, reference, tiny_archive):
     with local_server(handler := flaky(tiny_archive, cuts=0)) as base:
         url = f"{base}/dogs-vs-cats.zip"
-        dest = download.archive_path(tiny_params(download={"source": "url", "url": url}).download,
-                                     42, project.paths)
-        dest.parent.mkdir(parents=True, exist_ok=True)
         kept = tiny_archive.read_bytes()[:600_000]  # gdown's partial: <name><8 chars>.part
-        Path(f"{dest}k1ll3d00.part").write_bytes(kept)
+        Path(f"{_dest(project, url)}k1ll3d00.part").write_bytes(kept)
         done, archive = _fetch(project, url, sha256_file(tiny_archive))
     _verified(project, reference, done, archive, tiny_archive)
     assert f"bytes={len(kept)}-" in handler.ranges, handler.ranges  # resumed, not restarted
@@ -59,10 +67,8 @@ def test_truncated_archive_at_the_destination_is_fetched_again(project, referenc
     with local_server(flaky(tiny_archive, cuts=0)) as base:
         url = f"{base}/dogs-vs-cats.zip"
         sha = sha256_file(tiny_archive) if pinned else None
-        dest = download.archive_path(tiny_params(download={"source": "url", "url": url}).download,
-                                     42, project.paths)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(tiny_archive.read_bytes()[:300_000])  # gdown would serve it as complete
+        # gdown would serve a file at the destination as complete, whatever it holds
+        _dest(project, url).write_bytes(tiny_archive.read_bytes()[:300_000])
         done, archive = _fetch(project, url, sha)
     _verified(project, reference, done, archive, tiny_archive)
     assert "discarding the cached" in done.stdout
