@@ -55,7 +55,7 @@ def run_stages(params: Params, work: Path) -> dict[str, str]:
         # Only download touches the network; the other stages are deterministic, so never retried.
         retries = params.flow.download_retries if stage == "download" else 0
         state = dvc_stage.with_options(retries=retries, retry_delay_seconds=exponential_backoff(10))(
-            stage, str(work), params.flow.timeouts.of(stage),
+            stage, str(work), params.flow.timeouts.of(stage), params.flow.lock_wait,
             up_to_date=stage not in dirty and "ran" not in outcome.values(), return_state=True)
         if not state.is_completed():
             state.result()  # raises the stage's StageFailed: the run fails with its message
@@ -92,4 +92,7 @@ def pipeline(root: str = ".", source: str | None = None, model: str | None = Non
 
 
 if __name__ == "__main__":
-    print(pipeline())
+    final = pipeline(return_state=True)
+    if not final.is_completed():  # the logs above hold the details; end with the one line that matters
+        raise SystemExit(f"error: flow run {final.name}: {final.message}")
+    print(final.result())

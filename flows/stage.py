@@ -19,6 +19,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.states import Completed, State
 
 SKIPPED = "didn't change, skipping"
+BUSY = "is busy, it is being blocked by"  # DVC: another process holds a stage's dependency or output
 # What tasks/train.py logs after each finished epoch, and when it resumes a killed run.
 EPOCH = re.compile(r"\[train\] (?:epoch (\d+)/(\d+):|resuming from epoch (\d+) of (\d+))")
 
@@ -70,23 +71,10 @@ def _failure(stage: str, code: int, lines: list[str]) -> StageFailed:
     return StageFailed(f"stage {stage!r} failed: " + "\n".join(block[:end]) + "\n(full output in the task log)")
 
 
-@task(task_run_name="{stage}")
-def dvc_stage(stage: str, root: str, timeout: int, up_to_date: bool = False) -> State | str:
-    """Run one stage through DVC within `timeout` seconds. Returns "ran", or a Cached state
-    when DVC found nothing changed. Training also advances a per-epoch progress artifact.
-
-    `up_to_date` says `dvc status`, run at the start of the flow, found this stage and all
-    before it unchanged: DVC has already decided, and a `dvc repro` would only repeat it.
-    """
-    logger = get_run_logger()
-    progress = create_progress_artifact(0.0, description="train: epochs finished") if stage == "train" else None
-    if up_to_date:
-        logger.info("dvc status: %s and every stage before it are up to date; skipped", stage)
-        if progress is not None:
-            update_progress_artifact(progress, 100.0)
-        return cached(stage, "dvc status: up to date, skipped")
-    # --wait-for-lock: a `dvc repro` someone runs at the terminal makes this stage wait (within its
-    # timeout) instead of failing at once on DVC's repo lock.
+def _repro(stage: str, root: str, seconds: float, limit: int, logger, progress) -> tuple[int, list[str]]:
+    """One `dvc repro --single-item stage` given `seconds` (of the stage's `limit`), its output
+    streamed to the log; returns (exit code, lines)."""
+    # --wait-for-lock: while another DVC command holds the repo lock, wait instead of failing.
     proc = subprocess.Popen([sys.executable, "-m", "dvc", "--wait-for-lock", "repro", "--single-item", stage],
                             cwd=root, env=dvc_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
@@ -102,22 +90,52 @@ def dvc_stage(stage: str, root: str, timeout: int, up_to_date: bool = False) -> 
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
-    started = time.monotonic()
     try:
-        code = proc.wait(timeout)
+        return proc.wait(max(seconds, 1)), lines
     except subprocess.TimeoutExpired:
         _stop(proc)
         # DVC deletes a stage's outputs before running it; put back the cached ones that dvc.lock
         # (untouched, since the stage never finished) records, so downstream users keep a model.
         subprocess.run([sys.executable, "-m", "dvc", "checkout", "--quiet", "--allow-missing", stage],
                        cwd=root, env=dvc_env(), capture_output=True)
-        raise StageFailed(f"stage {stage!r} timed out after {timeout} s (flow.timeouts.{stage}) and was "
+        raise StageFailed(f"stage {stage!r} timed out after {limit} s (flow.timeouts.{stage}) and was "
                           "stopped; dvc.lock still records its last finished run, whose cached outputs "
                           "were checked out again, so the next run redoes it") from None
     finally:
         if proc.poll() is None:  # cancelled or crashed while the stage ran: never leave it running
             _stop(proc)
         reader.join(10)
+
+
+@task(task_run_name="{stage}")
+def dvc_stage(stage: str, root: str, timeout: int, lock_wait: int = 0, up_to_date: bool = False) -> State | str:
+    """Run one stage through DVC within `timeout` seconds. Returns "ran", or a Cached state
+    when DVC found nothing changed. Training also advances a per-epoch progress artifact.
+    While another DVC run holds the stage's files, wait up to `lock_wait` seconds for it.
+
+    `up_to_date` says `dvc status`, run at the start of the flow, found this stage and all
+    before it unchanged: DVC has already decided, and a `dvc repro` would only repeat it.
+    """
+    logger = get_run_logger()
+    progress = create_progress_artifact(0.0, description="train: epochs finished") if stage == "train" else None
+    if up_to_date:
+        logger.info("dvc status: %s and every stage before it are up to date; skipped", stage)
+        if progress is not None:
+            update_progress_artifact(progress, 100.0)
+        return cached(stage, "dvc status: up to date, skipped")
+    started = time.monotonic()
+    while True:
+        code, lines = _repro(stage, root, started + timeout - time.monotonic(), timeout, logger, progress)
+        if code == 0 or not any(BUSY in line for line in lines):
+            break
+        waited = time.monotonic() - started
+        if waited + 5 > min(lock_wait, timeout):
+            busy = next(line for line in lines if BUSY in line)
+            raise StageFailed(f"stage {stage!r}: another DVC run holds its files; gave up after "
+                              f"flow.lock_wait={lock_wait} s:\n{busy}")
+        # Another DVC process (a `dvc repro` at the terminal) holds this stage's files: wait for it.
+        logger.warning("%s: another DVC run holds its files; trying again in 5 s (waited %.0f s)", stage, waited)
+        time.sleep(5)
     if code != 0:
         raise _failure(stage, code, lines)
     if progress is not None:

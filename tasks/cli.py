@@ -1,7 +1,8 @@
 """The thin command line all stages share: `python -m tasks.<stage> [--params F] [--root D]`.
 
 Stage modules keep no argv parsing of their own; their `main()` hands `run` to `stage_main`.
-Exit codes: 0 done, 1 the stage refused its input (StageError), 2 bad params or usage.
+Exit codes: 0 done, 1 the stage refused its input (StageError) or could not read or write a
+file (OSError, named), 2 bad params or usage.
 """
 from __future__ import annotations
 
@@ -49,6 +50,13 @@ def stage_main(name: str, doc: str | None, run: Callable[[Params, Paths], object
     except StageError as err:
         log.error("%s", err)
         print(f"error: {name}: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        # An I/O failure that no stage code turned into a StageError: still one line naming the
+        # file (where the OS gives one), not a traceback, and the same exit code as a refusal.
+        where = f"{err.filename}: " if err.filename else ""
+        log.error("%s%s", where, err.strerror or err)
+        print(f"error: {name}: {where}{err.strerror or err}", file=sys.stderr)
         return 1
     log.info("done: %s", result)
     return 0

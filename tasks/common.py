@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -19,6 +20,32 @@ RAW_NAME = re.compile(r"^(cat|dog)\.(\d+)\.jpg$")
 
 class StageError(RuntimeError):
     """A stage refused its input. The message names the file or key and says why."""
+
+
+# The filesystem refused to store the bytes: a full disk, a quota, a file-size limit (ulimit -f),
+# a read-only mount. Not the stage's fault and not its input's, but the user must know *where*.
+WRITE_REFUSED = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
+
+def write_refused(err: BaseException) -> bool:
+    """Whether `err` is the OS refusing a write (see WRITE_REFUSED)."""
+    return isinstance(err, OSError) and err.errno in WRITE_REFUSED
+
+
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Report a refused write inside the block as a StageError naming `path`.
+
+    A failed write() carries no file name (the OS only says "File too large"), so without this
+    a full disk surfaces as a bare traceback that does not say which output could not be written.
+    """
+    try:
+        yield
+    except OSError as err:
+        if not write_refused(err):
+            raise
+        detail = f" (writing {err.filename})" if err.filename else ""
+        raise StageError(f"cannot write {path}: {err.strerror}{detail}") from err
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -56,7 +83,8 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's 0700 would make outputs private
     try:
-        yield tmp
+        with writing(final):  # every write of the block lands in this output
+            yield tmp
         old = None
         if final.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
@@ -74,12 +102,15 @@ def atomic_dir(final: Path) -> Iterator[Path]:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write `data` to `path` through a temp file and a rename: readers see all or nothing."""
+    """Write `data` to `path` through a temp file and a rename: readers see all or nothing.
+    A temp file that a killed run left beside `path` is swept first: some of these folders
+    (data/metrics) are committed, where it would show up as an untracked file."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    _sweep(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would make outputs private
-        with os.fdopen(fd, "wb") as fh:
+        with writing(path), os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
     except BaseException:

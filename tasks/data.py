@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tasks.common import LABELS, StageError, sha256_file
+from tasks.common import LABELS, StageError, sha256_file, writing
 from tasks.paths import Paths
 
 log = logging.getLogger("tasks.data")
@@ -89,7 +89,11 @@ def load_split(paths: Paths, split: str, size: int) -> tuple[np.ndarray, np.ndar
         x = np.stack(list(pool.map(load_image, jobs, chunksize=32)))
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_name(f".{cache.name}.{os.getpid()}.npz")
-    np.savez(tmp, x=x)
-    os.replace(tmp, cache)  # a killed run leaves no half-written cache entry
+    try:
+        with writing(cache):
+            np.savez(tmp, x=x)
+        os.replace(tmp, cache)  # a killed run leaves no half-written cache entry
+    finally:
+        tmp.unlink(missing_ok=True)  # a failed one leaves no partial file either
     log.info("cached %s: %d images at %d px in %s", split, len(x), size, cache)
     return x, labels

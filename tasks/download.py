@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,9 +12,9 @@ import gdown
 
 from tasks import sample_data
 from tasks.cli import stage_main
-from tasks.common import LABELS, StageError, atomic_dir, sha256_file
+from tasks.common import LABELS, StageError, atomic_dir, sha256_file, write_refused, writing
 from tasks.config import Download, Params
-from tasks.extract import Seen, copy_folder, extract_zip
+from tasks.extract import CorruptArchive, Seen, copy_folder, extract_zip
 from tasks.paths import Paths
 from tasks.sample_data import write_sample_archive
 
@@ -34,36 +35,62 @@ class DownloadResult:
     synthetic: bool
 
 
-def fetch(cfg: Download, seed: int, paths: Paths) -> Path:
-    """Return the archive (or folder) for the configured source, fetching it if needed."""
-    paths.downloads.mkdir(parents=True, exist_ok=True)
+def archive_path(cfg: Download, seed: int, paths: Paths) -> Path:
+    """Where the sample, gdown and url sources keep their archive, under data/downloads."""
     if cfg.source == "sample":
-        log.warning(SYNTHETIC_NOTICE, cfg.gdrive_id)
         # Deterministic, so a cached copy is the same bytes; the generator's own hash is in the
         # name so that editing it never serves a stale archive.
         code = sha256_file(Path(sample_data.__file__))[:12]
-        dest = paths.downloads / f"sample-{cfg.sample_per_class}-seed{seed}-{code}.zip"
-        if not dest.exists():
-            tmp = dest.with_suffix(".partial")
-            write_sample_archive(tmp, cfg.sample_per_class, seed).replace(dest)
-        return dest
+        return paths.downloads / f"sample-{cfg.sample_per_class}-seed{seed}-{code}.zip"
+    # One file per id or URL: gdown's resume=True skips a file that is already complete, so a
+    # shared name would serve the old archive after the URL changed.
+    where = cfg.gdrive_id if cfg.source == "gdown" else cfg.url
+    return paths.downloads / f"{cfg.source}-{hashlib.sha256(str(where).encode()).hexdigest()[:16]}.zip"
+
+
+def _discard_if_bad(dest: Path, sha256: str | None) -> None:
+    """gdown (resume=True) serves any file already at `dest` as complete. One that is not a whole
+    zip (a copy cut short outside gdown), or not the pinned sha256, is removed and fetched anew."""
+    if not dest.is_file():
+        return
+    if not zipfile.is_zipfile(dest):
+        reason = "not a complete zip archive"
+    elif sha256 and (digest := sha256_file(dest)) != sha256:
+        reason = f"sha256 {digest}, expected {sha256}"
+    else:
+        return
+    log.warning("discarding the cached %s (%s); fetching it again", dest, reason)
+    dest.unlink()
+
+
+def fetch(cfg: Download, seed: int, paths: Paths) -> Path:
+    """Return the archive (or folder) for the configured source, fetching it if needed."""
     if cfg.source == "local":
         assert cfg.path is not None
         if not cfg.path.exists():
             raise StageError(f"download.path: {cfg.path} does not exist")
         return cfg.path
+    paths.downloads.mkdir(parents=True, exist_ok=True)
+    dest = archive_path(cfg, seed, paths)
+    if cfg.source == "sample":
+        log.warning(SYNTHETIC_NOTICE, cfg.gdrive_id)
+        if not dest.exists():
+            with writing(dest):
+                write_sample_archive(dest.with_suffix(".partial"), cfg.sample_per_class, seed
+                                     ).replace(dest)
+        return dest
+    _discard_if_bad(dest, cfg.sha256)
     where = cfg.gdrive_id if cfg.source == "gdown" else cfg.url
-    # use_cookies=False: gdown would otherwise keep a cookie jar in ~/.cache, outside data/.
-    # One file per id or URL: gdown's resume=True skips a file that is already complete, so a
-    # shared name would serve the old archive after the URL changed.
-    dest = paths.downloads / f"{cfg.source}-{hashlib.sha256(where.encode()).hexdigest()[:16]}.zip"
     what = {"id": where} if cfg.source == "gdown" else {"url": where}
     try:
         # gdown writes to a temp file, retries with backoff resuming from the bytes it has, and
-        # renames the file only when complete.
+        # renames the file only when complete. use_cookies=False: gdown would otherwise keep a
+        # cookie jar in ~/.cache, outside data/.
         got = gdown.download(**what, output=str(dest), resume=True, retries=3, timeout=60,
                              use_cookies=False)
     except Exception as err:  # gdown raises many types; all mean "no archive"
+        if write_refused(err):  # a full disk is not a network failure: name the file
+            raise StageError(f"cannot write {dest}: {err.strerror}") from err
         raise StageError(f"download from {where} failed: {err}") from err
     if got is None or not dest.is_file():
         raise StageError(f"download from {where} failed: gdown returned no file")
@@ -80,15 +107,20 @@ def run(params: Params, paths: Paths) -> DownloadResult:
             source.unlink()  # the next run fetches it again instead of reusing a bad copy
         raise StageError(f"{source}: sha256 mismatch: expected {cfg.sha256}, got {digest}")
     seen: Seen = {}
-    with atomic_dir(paths.raw) as out:
-        if source.is_dir():
-            copy_folder(source, out, seen)
-        else:
-            extract_zip(source, out, seen, str(source))
-        counts = {label: sum(1 for k in seen if k[0] == label) for label in LABELS}
-        if not all(counts.values()):
-            raise StageError(f"{source}: found {counts} labelled images; expected cats and dogs "
-                             "named cat.N.jpg/dog.N.jpg or in cat(s)/ and dog(s)/ folders")
+    try:
+        with atomic_dir(paths.raw) as out:
+            if source.is_dir():
+                copy_folder(source, out, seen)
+            else:
+                extract_zip(source, out, seen, str(source))
+            counts = {label: sum(1 for k in seen if k[0] == label) for label in LABELS}
+            if not all(counts.values()):
+                raise StageError(f"{source}: found {counts} labelled images; expected cats and "
+                                 "dogs named cat.N.jpg/dog.N.jpg or in cat(s)/ and dog(s)/ folders")
+    except CorruptArchive:
+        if cfg.source in ("gdown", "url"):
+            source.unlink()  # as for a sha256 mismatch: fetch it again next run
+        raise
     log.info("data/raw holds %d cats and %d dogs from %s", counts["cat"], counts["dog"], source)
     return DownloadResult(cfg.source, str(source), digest, counts, cfg.source == "sample")
 

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 
 from tasks.cli import stage_main
-from tasks.common import StageError, atomic_dir, read_json, sha256_file, write_json
+from tasks.common import StageError, atomic_dir, read_json, sha256_file, write_json, write_refused
 from tasks.config import Params
 from tasks.data import load_split
 from tasks.exporters import EXPORTERS, QUANTIZED
@@ -78,6 +78,8 @@ def _export(params: Params, paths: Paths) -> ExportResult:
             except StageError:
                 raise
             except Exception as err:  # a converter's failure, named by format
+                if write_refused(err):
+                    raise  # a full disk, not the converter: atomic_dir names data/export
                 raise StageError(f"export {fmt}: failed: {type(err).__name__}: {err}") from err
             parity[fmt] = check_parity(fmt, predicted, reference)
             if not parity[fmt]["passed"]:

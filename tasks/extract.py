@@ -27,6 +27,10 @@ MAX_RATIO = 200  # JPEGs barely compress; a member inflating 200x is not a photo
 Seen = dict[tuple[str, int], str]
 
 
+class CorruptArchive(StageError):
+    """The archive itself is damaged (truncated, bad CRC, not a zip): a fresh copy may do."""
+
+
 def classify(member: str) -> tuple[str, int] | None:
     """Map an archive path to (label, index), or None for files that carry no label."""
     parts = PurePosixPath(member.replace("\\", "/")).parts
@@ -77,7 +81,7 @@ def extract_zip(archive: Path, out: Path, seen: Seen, label: str) -> None:
                         shutil.copyfileobj(src, dst)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error,
             NotImplementedError, RuntimeError) as err:  # corrupt, unsupported or encrypted
-        raise StageError(f"{label}: corrupt or truncated archive: {err}") from None
+        raise CorruptArchive(f"{label}: corrupt or truncated archive: {err}") from None
 
 
 def _claim(seen: Seen, key: tuple[str, int], origin: str) -> None:

@@ -5,11 +5,14 @@ import contextlib
 import http.server
 import os
 import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -37,6 +40,36 @@ def tiny_params(**sections: dict) -> Params:
     for name, values in sections.items():
         raw.setdefault(name, {}).update(values)
     return parse_params(raw, "test-params")
+
+
+def pipeline_env(**extra: str) -> dict[str, str]:
+    """The environment for `dvc`, `git` and `python -m tasks.*` subprocesses: this interpreter's
+    bin first (dvc.yaml runs `python`), and a git identity for commits."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@t", **extra}
+
+
+def write_params(root: Path, params: Params) -> Path:
+    """Write `params` as a complete params.yaml under `root` (dvc.yaml lists every key)."""
+    path = root / "params.yaml"
+    path.write_text(yaml.safe_dump(params.model_dump(mode="json", by_alias=True)))
+    return path
+
+
+def make_project(root: Path, params: Params) -> Path:
+    """A fresh git + DVC project at `root`: this checkout's pipeline code, and `params`."""
+    for item in ("tasks", "flows", "dvc.yaml", ".gitignore", "data/.gitignore"):
+        src = REPO / item
+        if src.is_dir():
+            shutil.copytree(src, root / item, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            (root / item).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, root / item)
+    write_params(root, params)
+    for cmd in (["git", "init", "-q", "-b", "main"], [sys.executable, "-m", "dvc", "init", "-q"]):
+        subprocess.run(cmd, cwd=root, env=pipeline_env(), check=True, capture_output=True)
+    return root
 
 
 @contextlib.contextmanager

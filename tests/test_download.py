@@ -1,7 +1,6 @@
 """Download: every source lands in one raw layout; bad archives are refused, naming the entry."""
 from __future__ import annotations
 
-import http.server
 import zipfile
 from pathlib import Path
 
@@ -11,7 +10,9 @@ from tasks import download, extract
 from tasks.common import StageError, sha256_file
 from tasks.paths import Paths
 
+from .badfiles import deflated, symlink_entry, zip_with
 from .conftest import local_server, tiny_params
+from .servers import flaky
 
 
 def _raw_names(paths: Paths) -> set[str]:
@@ -39,38 +40,6 @@ def test_local_folder_with_class_folders(paths: Paths, tmp_path: Path, tiny_arch
     assert result.counts == {"cat": 3, "dog": 3}
 
 
-class FlakyRangeServer(http.server.BaseHTTPRequestHandler):
-    """Serves one archive with HTTP Range support, cutting the first `cuts` responses off
-    just before their end, as a dropped connection would."""
-
-    payload = b""
-    cuts = 0
-    ranges: list[str | None] = []
-
-    def do_GET(self) -> None:  # noqa: N802 (the http.server API)
-        asked = self.headers.get("Range")
-        type(self).ranges.append(asked)
-        start = int(asked.split("=")[1].split("-")[0]) if asked else 0
-        body = self.payload[start:]
-        self.send_response(206 if asked else 200)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Accept-Ranges", "bytes")
-        if asked:
-            end = len(self.payload) - 1
-            self.send_header("Content-Range", f"bytes {start}-{end}/{len(self.payload)}")
-        self.end_headers()
-        self.close_connection = True
-        if type(self).cuts > 0:
-            type(self).cuts -= 1
-            self.wfile.write(body[:-1024])  # then hang up just before the end
-            return
-        self.wfile.write(body)
-
-
-def _flaky(archive: Path, cuts: int) -> type[FlakyRangeServer]:
-    return type("Flaky", (FlakyRangeServer,), {"payload": archive.read_bytes(), "cuts": cuts, "ranges": []})
-
-
 def test_symlink_in_a_source_folder_is_refused(paths: Paths, tmp_path: Path):
     folder = tmp_path / "photos" / "cats"
     folder.mkdir(parents=True)
@@ -82,7 +51,7 @@ def test_symlink_in_a_source_folder_is_refused(paths: Paths, tmp_path: Path):
 
 
 def test_url_source_goes_through_gdown_to_a_local_server(paths: Paths, tiny_archive: Path):
-    handler = _flaky(tiny_archive, cuts=0)
+    handler = flaky(tiny_archive, cuts=0)
     with local_server(handler) as base:
         params = tiny_params(download={"source": "url", "url": f"{base}/dogs-vs-cats.zip",
                                        "sha256": sha256_file(tiny_archive)})
@@ -93,7 +62,7 @@ def test_url_source_goes_through_gdown_to_a_local_server(paths: Paths, tiny_arch
 
 def test_cut_off_download_resumes_and_is_verified(paths: Paths, tiny_archive: Path):
     assert tiny_archive.stat().st_size > 600_000  # more than one of gdown's 512 KiB chunks
-    handler = _flaky(tiny_archive, cuts=2)
+    handler = flaky(tiny_archive, cuts=2)
     with local_server(handler) as base:
         params = tiny_params(download={"source": "url", "url": f"{base}/dogs-vs-cats.zip",
                                        "sha256": sha256_file(tiny_archive)})
@@ -107,7 +76,7 @@ def test_cut_off_download_resumes_and_is_verified(paths: Paths, tiny_archive: Pa
 
 
 def test_download_that_never_completes_fails_cleanly(paths: Paths, tiny_archive: Path):
-    with local_server(_flaky(tiny_archive, cuts=99)) as base:
+    with local_server(flaky(tiny_archive, cuts=99)) as base:
         params = tiny_params(download={"source": "url", "url": f"{base}/dogs-vs-cats.zip"})
         failed = r"download from http://127\.0\.0\.1:\d+/dogs-vs-cats.zip failed"
         with pytest.raises(StageError, match=failed):
@@ -142,26 +111,16 @@ def test_unsafe_entries_are_refused_by_name(paths: Paths, tmp_path: Path, entry:
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == [bad]  # nothing written anywhere
 
 
-def _zip_with(path: Path, info: zipfile.ZipInfo, data: bytes) -> Path:
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("train/cat.0.jpg", b"x")
-        zf.writestr(info, data)
-    return path
-
-
 def test_symlink_entry_is_refused(paths: Paths, tmp_path: Path):
-    link = zipfile.ZipInfo("train/dog.1.jpg")
-    link.external_attr = 0o120777 << 16  # a symlink, as `zip --symlinks` stores it
-    bad = _zip_with(tmp_path / "link.zip", link, b"/etc/passwd")
+    bad = zip_with(tmp_path / "link.zip", symlink_entry("train/dog.1.jpg"), b"/etc/passwd")
     with pytest.raises(StageError, match="refusing symlink entry 'train/dog.1.jpg'"):
         download.run(tiny_params(download={"source": "local", "path": str(bad)}), paths)
     assert not paths.raw.exists()
 
 
 def test_zip_bomb_is_refused_by_ratio_and_by_total_size(paths: Paths, tmp_path: Path, monkeypatch):
-    bomb = zipfile.ZipInfo("train/dog.2.jpg")
-    bomb.compress_type = zipfile.ZIP_DEFLATED
-    bad = _zip_with(tmp_path / "bomb.zip", bomb, b"\0" * (20 << 20))  # 20 MiB of zeros, ~20 KiB
+    zeros = b"\0" * (20 << 20)  # 20 MiB of zeros deflate to ~20 KiB
+    bad = zip_with(tmp_path / "bomb.zip", deflated("train/dog.2.jpg"), zeros)
     with pytest.raises(StageError, match=r"refusing entry 'train/dog.2.jpg': compression ratio \d+"):
         download.run(tiny_params(download={"source": "local", "path": str(bad)}), paths)
     monkeypatch.setattr(extract, "MAX_RATIO", 10**6)

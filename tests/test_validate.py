@@ -8,12 +8,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from PIL import Image
-
 from tasks import split, validate
 from tasks.common import StageError
 from tasks.paths import Paths
 
+from .badfiles import BROKEN
 from .conftest import SHARED_ZIP, tiny_params
 
 
@@ -48,27 +47,10 @@ def _break(paths: Paths, rel: str, how) -> None:
     _rewrite_manifest(paths)
 
 
-def _image(mode: str, size: tuple[int, int], fmt: str = "JPEG"):
-    return lambda t, d: Image.new(mode, size, 128).save(t, format=fmt)
-
-
 def _failing_line(err: pytest.ExceptionInfo, check: str) -> str:
     lines = [line for line in str(err.value).splitlines() if check in line]
     assert lines, str(err.value)
     return lines[0]
-
-
-BROKEN = {
-    "truncated JPEG": (lambda t, d: t.write_bytes(d[: len(d) // 2]), "every file decodes fully", {}),
-    "zero-byte file": (lambda t, d: t.write_bytes(b""), "every file decodes fully", {}),
-    "text named .jpg": (lambda t, d: t.write_bytes(b"hello, I am text"), "the real format", {}),
-    "PNG named .jpg": (_image("RGB", (300, 200), "PNG"), "the real format", {}),
-    "CMYK": (_image("CMYK", (300, 200)), "the colour mode", {}),
-    "grayscale where only RGB is allowed": (_image("L", (300, 200)), "the colour mode",
-                                            {"allowed_modes": ["RGB"]}),
-    "tiny image": (_image("RGB", (20, 200)), "the shortest side", {}),
-    "over the pixel cap": (_image("RGB", (400, 300)), "pixels (bomb cap)", {"max_pixels": 100_000}),
-}
 
 
 @pytest.mark.parametrize("case", list(BROKEN))

@@ -1,0 +1,92 @@
+"""The README's reliability table: each fault and bad-input class the suite tries, how many
+cases, and what the pipeline does. Counts come from collecting tests/reliability (each test
+carries @pytest.mark.reliability("<class>")), so the table cannot drift from the suite:
+test_table.py fails when README.md is out of step.
+
+    python -m tests.reliability.table          # print the table
+    python -m tests.reliability.table --write  # rewrite it in README.md
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+README = REPO / "README.md"
+HEADING = "## Reliability"
+# class: (what is tried, what the pipeline does: every case of the class asserts it)
+CLASSES = {
+    "kill": ("SIGKILL in the middle of each stage (`dvc repro`)",
+             "the next `dvc repro` completes; `dvc status` clean; `dvc.lock` equal to an "
+             "uninterrupted run's; no temp files left"),
+    "write": ("a write refused mid-stage (`RLIMIT_FSIZE`, as a full disk)",
+              "exit 1, `error: <stage>: cannot write <path>: File too large`, no traceback; the "
+              "old output kept, or withdrawn where it could pass for new (evaluate's gate, "
+              "export); the next `dvc repro` restores"),
+    "download": ("a download cut off, or left partial or truncated (url source)",
+                 "resumed or fetched again; sha256 verified"),
+    "concurrent": ("two runs at once: `dvc repro` twice, `dvc repro` and the Prefect flow",
+                   "the second is refused by DVC's rwlock, naming the path and PID; "
+                   "afterwards `dvc repro` is clean and equal"),
+    "hand-edit": ("an output deleted or edited by hand",
+                  "`dvc status` names the stage; `dvc repro` rebuilds it, equal"),
+    "archive": ("a bad archive (zip-slip, absolute, symlink, bombs, truncated, corrupt, "
+                "sha256, one class)",
+                "exit 1 naming the entry or archive; `data/raw` kept; nothing written outside "
+                "`data/`"),
+    "image": ("a bad image or split (decode, format, mode, size, pixel cap, leakage, counts)",
+              "exit 1 naming file and rule, no accepted manifest; or quarantined with "
+              "`on_failure: quarantine`"),
+    "params": ("a bad params.yaml value (every key of `tasks/config.py`: wrong type, out of "
+               "range)", "exit 2 naming the key, nothing written; a missing `download.path` "
+               "exits 1 naming it"),
+    "security": ("symlinked outputs; keras `safe_mode`, no pickle, no shell strings (AST)",
+                 "not followed by the stages (DVC's run-cache checkout does: see below); "
+                 "the code checks hold"),
+}
+
+
+def count_cases() -> dict[str, int]:
+    """Cases per class, from collecting tests/reliability in a subprocess (conftest.py writes
+    the counts where RELIABILITY_COUNTS says)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "counts.json"
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+             str(REPO / "tests" / "reliability")], cwd=REPO, capture_output=True, text=True,
+            timeout=300, env={**os.environ, "RELIABILITY_COUNTS": str(out)})
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        return json.loads(out.read_text())
+
+
+def render(counts: dict[str, int]) -> str:
+    rows = [f"| {what} | {counts.get(key, 0)} | {result} |" for key, (what, result) in CLASSES.items()]
+    return "\n".join(["| fault or bad input | cases | result |", "|---|---|---|", *rows]) + "\n"
+
+
+def readme_table(text: str) -> tuple[int, int]:
+    """Start and end offsets of the table in the README's Reliability section."""
+    section = text.index(f"\n{HEADING}\n")
+    start = text.index("\n| fault or bad input |", section) + 1
+    end = start
+    while end < len(text) and text.startswith("|", end):
+        end = text.index("\n", end) + 1
+    return start, end
+
+
+def main(argv: list[str]) -> int:
+    table = render(count_cases())
+    if "--write" in argv:
+        text = README.read_text()
+        start, end = readme_table(text)
+        README.write_text(text[:start] + table + text[end:])
+    print(table, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

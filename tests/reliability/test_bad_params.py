@@ -1,0 +1,92 @@
+"""Every params.yaml key with a value of the wrong type, and every key with bounds or choices
+with a value outside them: `python -m tasks.split` (the cheapest stage: all stages load params
+the same way, before any work) must exit 2 naming the key and write nothing. The matrix is
+generated from the pydantic models in tasks/config.py, so a new key is covered by itself."""
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+from typing import Literal, Union, get_args, get_origin
+
+import annotated_types as at
+import pytest
+import yaml
+
+from tasks.config import Params
+
+from ..conftest import REPO, tiny_params, write_params
+from .harness import Project
+
+CHECKOUT = Project(REPO)  # runs `python -m tasks.*` from here, on a --root in tmp_path
+pytestmark = pytest.mark.reliability("params")
+
+
+def leaves() -> dict[str, tuple[type, list]]:
+    """'section.key' -> (the field's type without Optional, its constraint metadata)."""
+    found = {}
+    for name, section in Params.model_fields.items():
+        for key, field in section.annotation.model_fields.items():
+            kind = field.annotation
+            if get_origin(kind) in (Union, types.UnionType):  # X | None: the X is what counts
+                kind = next(a for a in get_args(kind) if a is not type(None))
+            found[f"{section.alias or name}.{key}"] = (kind, field.metadata)
+    return found
+
+
+def wrong_type(kind: type) -> object:
+    """A value of another type: text where a number or flag belongs, a number where text or
+    a choice belongs, one string where a list belongs."""
+    if kind in (int, float, bool):
+        return {int: "12", float: "0.5", bool: "yes"}[kind]
+    return "keras" if get_origin(kind) is tuple else 12
+
+
+def out_of_range(kind: type, metadata: list) -> object | None:
+    """A value of the right type just outside the first bound or choice, or None if none."""
+    if get_origin(kind) is Literal:
+        return "no-such-choice"
+    if get_origin(kind) is tuple and get_origin(get_args(kind)[0]) is Literal:
+        return ["no-such-choice"]
+    cast = float if kind is float else int
+    for rule in metadata:
+        if isinstance(rule, at.Ge | at.Gt):  # below the floor, or on an open one
+            return cast(rule.ge - 1) if isinstance(rule, at.Ge) else cast(rule.gt)
+        if isinstance(rule, at.Le | at.Lt):
+            return cast(rule.le + 1) if isinstance(rule, at.Le) else cast(rule.lt)
+        if isinstance(rule, at.MinLen):
+            return "x" * (rule.min_length - 1)
+        if getattr(rule, "pattern", None):
+            return "does not match"
+    return None
+
+
+CASES = [pytest.param(key, wrong_type(kind), id=f"{key}: wrong type") for key, (kind, _) in leaves().items()]
+CASES += [pytest.param(key, bad, id=f"{key}: out of range") for key, (kind, meta) in leaves().items()
+          if (bad := out_of_range(kind, meta)) is not None]
+
+
+def test_the_matrix_covers_every_key():
+    assert len(leaves()) >= 27 and {c.values[0] for c in CASES} == set(leaves())
+
+
+@pytest.mark.parametrize("key, value", CASES)
+def test_bad_value_exits_2_naming_the_key_before_any_work(tmp_path: Path, key: str, value: object):
+    section, name = key.split(".")
+    params = tiny_params().model_dump(mode="json", by_alias=True)
+    params[section][name] = value
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    done = CHECKOUT.run(sys.executable, "-m", "tasks.split", "--params", path, "--root", tmp_path)
+    assert done.returncode == 2, (value, done.stderr[-2000:])
+    assert f"  {key}" in done.stderr and "invalid parameters" in done.stderr, done.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_missing_download_path_exits_1_naming_it(tmp_path: Path):
+    gone = tmp_path / "nowhere" / "dogs-vs-cats.zip"
+    write_params(tmp_path, tiny_params(download={"source": "local", "path": str(gone)}))
+    done = CHECKOUT.run(sys.executable, "-m", "tasks.download", "--params",
+                       tmp_path / "params.yaml", "--root", tmp_path)
+    assert done.returncode == 1 and f"download.path: {gone} does not exist" in done.stderr
+    assert not (tmp_path / "data").exists()
