@@ -79,6 +79,15 @@ def publish(params: Params, work: Path, root: Path, outcome: dict[str, str], tit
         create_markdown_artifact(f"# Metrics diff\n{what}\n", key="metrics-diff", description=what)
 
 
+def publish_failure(outcome: dict[str, str], stage: str, message: str, title: str) -> None:
+    """The summary of a run that stopped at `stage`: how far it got and the stage's error (the
+    metrics on disk are still the last completed run's, so they are not shown as this run's)."""
+    lines = [f"# {title}: failed at {stage}", "", "| stage | outcome |", "| --- | --- |"]
+    lines += [f"| {name} | {state} |" for name, state in outcome.items()] + [f"| {stage} | **failed** |"]
+    lines += ["", "```", message, "```"]
+    create_markdown_artifact("\n".join(lines) + "\n", key="dogs-vs-cats-summary", description=f"{title}: failed")
+
+
 def link_data_docs(index: Path) -> None:
     """Point the UI at the Great Expectations Data Docs of this run's validation."""
     create_link_artifact(index.resolve().as_uri(), link_text="Great Expectations Data Docs",

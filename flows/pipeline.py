@@ -44,10 +44,10 @@ def resolve(root: Path, given: dict[str, object]) -> tuple[Params, dict[str, obj
     return parse_params(raw, f"{path} with flow parameters {changed}" if changed else str(path)), changed
 
 
-def run_stages(params: Params, work: Path) -> dict[str, str]:
+def run_stages(params: Params, work: Path, title: str) -> dict[str, str]:
     """Run the six stages in order in `work`. A failed stage fails the flow run with its message,
-    and no stage after it runs."""
-    outcome = {}
+    and no stage after it runs; the run's summary artifact then says where it stopped and why."""
+    outcome: dict[str, str] = {}
     # One `dvc status` (about a second) settles every stage that is up to date, instead of six
     # `dvc repro` processes each saying so. Once a stage runs, DVC rechecks each later stage.
     dirty = json.loads(dvc(work, "--wait-for-lock", "status", "--json", timeout=params.flow.lock_wait) or "{}")
@@ -58,6 +58,7 @@ def run_stages(params: Params, work: Path) -> dict[str, str]:
             stage, str(work), params.flow.timeouts.of(stage), params.flow.lock_wait,
             up_to_date=stage not in dirty and "ran" not in outcome.values(), return_state=True)
         if not state.is_completed():
+            artifacts.publish_failure(outcome, stage, state.message or state.name, title)
             state.result()  # raises the stage's StageFailed: the run fails with its message
         outcome[stage] = "cached" if state.name == "Cached" else "ran"
     return outcome
@@ -76,15 +77,17 @@ def pipeline(root: str = ".", source: str | None = None, model: str | None = Non
                                      "image_size": image_size})
     with workspace_lock(base, params.flow.lock_wait, logger.info):
         if not changed:
-            outcome = run_stages(params, base)
-            artifacts.publish(params, base, base, outcome, f"Run {flow_run.name} in {base}")
+            title = f"Run {flow_run.name} in {base}"
+            outcome = run_stages(params, base, title)
+            artifacts.publish(params, base, base, outcome, title)
             artifacts.link_data_docs(base / "data/data_docs/index.html")
             return outcome
         name = experiment or flow_run.name or "flow-run"
         logger.info("parameters %s differ from params.yaml: running as DVC experiment %r", changed, name)
         with experiment_workspace(base, name, changed) as work:
-            outcome = run_stages(params, work)
-            artifacts.publish(params, work, base, outcome, f"Experiment {name} ({changed})")
+            title = f"Experiment {name} ({changed})"
+            outcome = run_stages(params, work, title)
+            artifacts.publish(params, work, base, outcome, title)
             ref, docs = save_experiment(base, work, name)
         logger.info("saved DVC experiment %s (%s): see `dvc exp show`", name, ref)
         artifacts.link_data_docs(docs)

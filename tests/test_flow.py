@@ -94,6 +94,9 @@ def test_failed_validation_fails_the_run_with_its_message_and_stops(flown):
     with pytest.raises(Exception, match=r"(?s)stage 'validate' failed: error: validate: 1 of 9 .*at least 4000 px"):
         state.result()
     assert task_runs(state) == {"download": "Cached", "split": "Cached", "validate": "Failed"}
+    summary = next(a["data"] for a in artifacts(state) if a["key"] == "dogs-vs-cats-summary")
+    assert "failed at validate" in summary and "| validate | **failed** |" in summary
+    assert "at least 4000 px" in summary and "## Test metrics" not in summary
 
 
 def test_a_stage_over_its_timeout_is_stopped_and_fails_the_run(flown):

@@ -30,8 +30,9 @@ CLASSES = {
     "download": ("a download cut off, or left partial or truncated (url source)",
                  "resumed or fetched again; sha256 verified"),
     "concurrent": ("two runs at once: `dvc repro` twice, `dvc repro` and the Prefect flow",
-                   "the second is refused by DVC's rwlock, naming the path and PID; "
-                   "afterwards `dvc repro` is clean and equal"),
+                   "a second `dvc repro` is refused by DVC's rwlock, naming the path and PID; "
+                   "the flow waits (`flow.lock_wait`) and then completes, or gives up naming "
+                   "the lock; afterwards `dvc status` is clean and `dvc.lock` equal"),
     "hand-edit": ("an output deleted or edited by hand",
                   "`dvc status` names the stage; `dvc repro` rebuilds it, equal"),
     "archive": ("a bad archive (zip-slip, absolute, symlink, bombs, truncated, corrupt, "
