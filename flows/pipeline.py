@@ -21,7 +21,7 @@ from prefect.tasks import exponential_backoff  # noqa: E402
 
 from flows import artifacts  # noqa: E402
 from flows.stage import dvc_stage  # noqa: E402
-from flows.workspace import dvc, experiment_workspace, save_experiment, workspace_lock  # noqa: E402
+from flows.workspace import dvc_when_free, experiment_workspace, save_experiment, workspace_lock  # noqa: E402
 from tasks.config import Params, parse_params  # noqa: E402
 
 STAGES = ("download", "split", "validate", "train", "evaluate", "export")
@@ -50,7 +50,8 @@ def run_stages(params: Params, work: Path, title: str) -> dict[str, str]:
     outcome: dict[str, str] = {}
     # One `dvc status` (about a second) settles every stage that is up to date, instead of six
     # `dvc repro` processes each saying so. Once a stage runs, DVC rechecks each later stage.
-    dirty = json.loads(dvc(work, "--wait-for-lock", "status", "--json", timeout=params.flow.lock_wait) or "{}")
+    dirty = json.loads(dvc_when_free(work, "status", "--json", wait=params.flow.lock_wait,
+                                     say=get_run_logger().warning) or "{}")
     for stage in STAGES:
         # Only download touches the network; the other stages are deterministic, so never retried.
         retries = params.flow.download_retries if stage == "download" else 0

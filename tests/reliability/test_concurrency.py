@@ -71,7 +71,7 @@ def test_prefect_flow_during_dvc_repro_waits_for_it_then_completes(project, refe
     flow = _flow(project, tmp_path, 300, log)
     try:
         deadline = time.monotonic() + 180
-        while "another DVC run holds its files" not in log.read_text():
+        while "another DVC run holds" not in log.read_text():
             assert flow.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.5)
         os.kill(pid, signal.SIGCONT)  # the first run ends; the waiting flow goes on
