@@ -23,14 +23,28 @@ def rows() -> list[dict]:
     return list(merged.values())
 
 
+def _value(r: dict) -> str:
+    return f"{r['value']:,.2f} {r['unit']}" if r["value"] < 100 else f"{r['value']:,.0f} {r['unit']}"
+
+
 def markdown() -> str:
-    """One line per figure: value, target, device, the ratio against the book where measured."""
-    lines = ["| figure | value | target | device | vs. the book's path | commit |", "| --- | --- | --- | --- | --- | --- |"]
+    """One line per figure: value, target, device, the ratio against the book where measured.
+    Training figures fold into one line per backend, model and precision: augmentation on and
+    off, and the first epoch's compile + warm-up time."""
+    lines = ["| figure | value | target | device | vs. the book's path |", "| --- | --- | --- | --- | --- |"]
+    train: dict[tuple[str, str], dict[str, dict]] = {}
     for r in rows():
+        m = re.match(r"(train .*?) aug (on|off): (steady img/s|compile \+ warm-up)$", r["name"])
+        if m:
+            train.setdefault((m[1], r["device"]), {})[f"{m[2]} {m[3][:6]}"] = r
+            continue
         ratio = f"{r['ratio_vs_book']:.2f}x" if r.get("ratio_vs_book") else ""
-        value = f"{r['value']:,.2f} {r['unit']}" if r["value"] < 100 else f"{r['value']:,.0f} {r['unit']}"
-        lines.append(f"| {r['name']} | {value} | {r.get('target') or ''} | {r['device']} | {ratio} | "
-                     f"`{r['commit']}` |")
+        lines.append(f"| {r['name']} | {_value(r)} | {r.get('target') or ''} | {r['device']} | {ratio} |")
+    for (name, device), parts in train.items():
+        on, off, warm = parts.get("on steady"), parts.get("off steady"), parts.get("on compil")
+        value = " / ".join(f"{_value(x)} aug {a}" for x, a in ((on, "on"), (off, "off")) if x)
+        value += f" (first epoch {warm['value']:.0f} s)" if warm else ""
+        lines.append(f"| {name} | {value} | {(on or off or {}).get('target') or ''} | {device} | |")
     return "\n".join(lines)
 
 
