@@ -112,12 +112,14 @@ def workspace_lock(root: Path, wait: int, say: Callable[[str], None] = logging.i
 
 def set_params(path: Path, overrides: dict[str, object]) -> None:
     """Set dotted keys in a params file, keeping its comments and layout (what `-S` does)."""
-    yaml = YAML()  # round-trip mode
-    doc = yaml.load(path)
+    # ruamel's round-trip mode keeps comments and builds only plain YAML types, never Python
+    # objects (PyYAML's unsafe yaml.load is what tests/reliability/test_security.py forbids).
+    round_trip = YAML(typ="rt")
+    doc = round_trip.load(path)
     for key, value in overrides.items():
         section, leaf = key.split(".")
         doc[section][leaf] = value
-    yaml.dump(doc, path)
+    round_trip.dump(doc, path)
 
 
 @contextlib.contextmanager
