@@ -12,13 +12,16 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.states import Completed, State
 
 SKIPPED = "didn't change, skipping"
+T = TypeVar("T")
 BUSY = "is busy, it is being blocked by"  # DVC: another process holds a stage's dependency or output
 # What tasks/train.py logs after each finished epoch, and when it resumes a killed run.
 EPOCH = re.compile(r"\[train\] (?:epoch (\d+)/(\d+):|resuming from epoch (\d+) of (\d+))")
@@ -26,6 +29,24 @@ EPOCH = re.compile(r"\[train\] (?:epoch (\d+)/(\d+):|resuming from epoch (\d+) o
 
 class StageFailed(RuntimeError):
     """A DVC stage exited non-zero or ran out of time; the message leads with its error line."""
+
+
+class DvcBusy(StageFailed):
+    """Another DVC run held files this run needs for longer than flow.lock_wait."""
+
+
+def wait_while_busy(attempt: Callable[[], T], busy: Callable[[T], str | None], wait: int,
+                    say: Callable[[str], None]) -> T:
+    """Call `attempt` again every 5 s while `busy(result)` returns DVC's "is busy" line (another
+    DVC run, such as a `dvc repro` at the terminal, holds the files), for up to `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while (held := busy(result := attempt())) is not None:
+        if time.monotonic() + 5 > deadline:
+            raise DvcBusy(f"another DVC run holds files this run needs; gave up after "
+                          f"flow.lock_wait={wait} s:\n{held}")
+        say(f"another DVC run holds files this run needs; trying again in 5 s: {held}")
+        time.sleep(5)
+    return result
 
 
 def dvc_env() -> dict[str, str]:
@@ -58,6 +79,12 @@ def _stop(proc: subprocess.Popen) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def _busy(lines: list[str]) -> str | None:
+    """DVC's "is busy" error and the line after it, which names the holder's PID, if present."""
+    at = next((i for i, line in enumerate(lines) if BUSY in line), None)
+    return None if at is None else "\n".join(lines[at:at + 2])
 
 
 def _failure(stage: str, code: int, lines: list[str]) -> StageFailed:
@@ -124,18 +151,10 @@ def dvc_stage(stage: str, root: str, timeout: int, lock_wait: int = 0, up_to_dat
             update_progress_artifact(progress, 100.0)
         return cached(stage, "dvc status: up to date, skipped")
     started = time.monotonic()
-    while True:
-        code, lines = _repro(stage, root, started + timeout - time.monotonic(), timeout, logger, progress)
-        if code == 0 or not any(BUSY in line for line in lines):
-            break
-        waited = time.monotonic() - started
-        if waited + 5 > min(lock_wait, timeout):
-            busy = next(line for line in lines if BUSY in line)
-            raise StageFailed(f"stage {stage!r}: another DVC run holds its files; gave up after "
-                              f"flow.lock_wait={lock_wait} s:\n{busy}")
-        # Another DVC process (a `dvc repro` at the terminal) holds this stage's files: wait for it.
-        logger.warning("%s: another DVC run holds its files; trying again in 5 s (waited %.0f s)", stage, waited)
-        time.sleep(5)
+    code, lines = wait_while_busy(
+        lambda: _repro(stage, root, started + timeout - time.monotonic(), timeout, logger, progress),
+        lambda result: _busy(result[1]) if result[0] else None,
+        lock_wait, logger.warning)
     if code != 0:
         raise _failure(stage, code, lines)
     if progress is not None:

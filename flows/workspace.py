@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from flows.stage import BUSY, dvc_env
+from flows.stage import BUSY, dvc_env, wait_while_busy
 
 LOCK = Path(".dvc/tmp/prefect-flow.lock")
 SCRATCH = Path(".dvc/tmp/flow-exps")  # DVC's own temp experiments live beside it, also ignored
@@ -54,18 +54,15 @@ def dvc(cwd: Path, *args: str, timeout: float | None = None) -> str:
 def dvc_when_free(cwd: Path, *args: str, wait: int, say: Callable[[str], None] = logging.info) -> str:
     """`dvc *args`, waiting up to `wait` seconds while another DVC run holds the repo or the
     files the command reads (DVC refuses at once with "is busy" for the latter)."""
-    deadline = time.monotonic() + wait
-    while True:
+    def attempt() -> tuple[str, str | None]:
         try:
-            return dvc(cwd, "--wait-for-lock", *args, timeout=max(1.0, deadline - time.monotonic()))
+            return dvc(cwd, "--wait-for-lock", *args, timeout=max(wait, 1)), None
         except WorkspaceError as err:
             if BUSY not in str(err):
                 raise
-            if time.monotonic() + 5 > deadline:
-                raise WorkspaceError(f"another DVC run holds files this run needs; gave up after "
-                                     f"flow.lock_wait={wait} s:\n{err}") from None
-            say(f"another DVC run holds files `dvc {' '.join(args)}` reads; trying again in 5 s")
-            time.sleep(5)
+            return "", str(err)
+
+    return wait_while_busy(attempt, lambda result: result[1], wait, say)[0]
 
 
 def commit_of(root: Path, rev: str) -> str | None:
