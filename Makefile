@@ -11,7 +11,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: run test venv lock clean ui serve bench
+.PHONY: run test venv lock clean ui serve bench device-prep
 
 run: $(STAMP)
 	dvc repro
@@ -47,7 +47,21 @@ bench: $(STAMP)
 	python -m bench.seed
 	python -m bench.train --backends tensorflow
 	python -m bench.train --backends jax --models residual xception_mini
+	python -m bench.train --backends tensorflow jax --models residual --precisions bf16
 	python -m bench.table --write
+
+# What bench/device.sh needs on the GPU machine, in .device/ (git-ignored; carry it with the
+# call): Python 3.12 wheels of what that machine lacks, the book run's validated photos, and
+# the commit measured.
+MANYLINUX := $(foreach n,2_28 2_27 2_17,--platform manylinux_$(n)_x86_64) --platform manylinux2014_x86_64
+device-prep: $(STAMP)
+	rm -rf .device/wheels
+	python -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+		--implementation cp $(MANYLINUX) -d .device/wheels -r bench/device-requirements.txt \
+		2> >(grep -v "is ignored: it is neither" >&2)
+	python -m bench.book prepare --root .device/book
+	git rev-parse --short=12 HEAD > .device/COMMIT
+	@du -sh .device
 
 # Re-resolve the direct dependencies of pyproject.toml into an exact lock, in a scratch venv.
 lock:

@@ -41,18 +41,30 @@ def device_name() -> str:
 
 
 def commit() -> str:
-    """The git commit measured, with `+dirty` when the work tree differs from it."""
+    """The git commit measured, with `+dirty` when the work tree differs from it. A copy of the
+    tree without its .git (the GPU machine's) names it in $BENCH_COMMIT (bench/device.sh)."""
+    if os.environ.get("BENCH_COMMIT"):
+        return os.environ["BENCH_COMMIT"]
     head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO, capture_output=True, text=True)
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
                            capture_output=True, text=True).stdout.strip()
     return (head.stdout.strip() or "unknown") + ("+dirty" if dirty else "")
 
 
+def command() -> str:
+    """This process's command line, as `python -m <module> ...` when it runs a module here."""
+    script = Path(sys.argv[0]).resolve()
+    if script.suffix == ".py" and script.is_relative_to(REPO):
+        module = ".".join(script.relative_to(REPO).with_suffix("").parts)
+        return shlex.join(["python", "-m", module, *sys.argv[1:]])
+    return shlex.join([Path(sys.executable).name, *sys.argv])
+
+
 def record(name: str, value: float, unit: str, *, backend: str = "-", device: str | None = None,
            target: str | None = None, **extra: object) -> dict[str, object]:
     """One result: what was measured, its value and unit, where, and the exact command."""
     return {"name": name, "value": round(value, 3), "unit": unit, "device": device or device_name(),
-            "backend": backend, "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+            "backend": backend, "command": command(),
             "commit": commit(), "target": target, **extra}
 
 

@@ -30,7 +30,8 @@ def _value(r: dict) -> str:
 def markdown() -> str:
     """One line per figure: value, target, device, the ratio against the book where measured.
     Training figures fold into one line per backend, model and precision: augmentation on and
-    off, and the first epoch's compile + warm-up time."""
+    off, the first epoch's compile + warm-up time, and (with augmentation on) the share of the
+    device's peak arithmetic and, on a GPU, the driver's busy percentage."""
     lines = ["| figure | value | target | device | vs. the book's path |", "| --- | --- | --- | --- | --- |"]
     train: dict[tuple[str, str], dict[str, dict]] = {}
     for r in rows():
@@ -43,7 +44,11 @@ def markdown() -> str:
     for (name, device), parts in train.items():
         on, off, warm = parts.get("on steady"), parts.get("off steady"), parts.get("on compil")
         value = " / ".join(f"{_value(x)} aug {a}" for x, a in ((on, "on"), (off, "off")) if x)
-        value += f" (first epoch {warm['value']:.0f} s)" if warm else ""
+        notes = [f"first epoch {warm['value']:.0f} s"] if warm else []
+        best = on or off or {}
+        notes += [f"{best['of_peak']:.1%} of peak"] if best.get("of_peak") else []
+        notes += [f"GPU busy {best['gpu_busy_pct']:.0f}%"] if best.get("gpu_busy_pct") is not None else []
+        value += f" ({'; '.join(notes)})" if notes else ""
         lines.append(f"| {name} | {value} | {(on or off or {}).get('target') or ''} | {device} | |")
     return "\n".join(lines)
 

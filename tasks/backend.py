@@ -107,6 +107,43 @@ def make_deterministic(knobs: Knobs, jit_compile: bool) -> bool:
     return True
 
 
+def batches(x, y=None, batch_size: int = 32):
+    """`x` (and labels `y`) in order, in batches, as the input of Keras' fit, evaluate or predict
+    (the caller shuffles: tasks.train draws each epoch's order from the seed).
+
+    On TensorFlow this is a tf.data pipeline with autotuning off. Keras' own pipeline for arrays
+    prefetches with AUTOTUNE, whose tuning thread sleeps in doubling periods (10 ms up to
+    10.24 s) and holds the iterator's teardown until it wakes, so each fit() or predict() call
+    ended with up to 10 s of idle CPU: py-spy shows the main thread blocked in tf.data's
+    ~LogicalThreadWrapper. tasks.train calls fit once per epoch, so on CPU this nearly doubled
+    its epochs. On JAX, Keras iterates batches in Python and has no such thread.
+    """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return _py_batches(keras, x, y, batch_size)
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    data = tf.data.Dataset.from_tensor_slices(x if y is None else (x, y))
+    return data.batch(batch_size).prefetch(1).with_options(options)
+
+
+def _py_batches(keras, x, y, batch_size: int):
+    """The same batches as a keras.utils.PyDataset (no TensorFlow needed)."""
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self) -> int:
+            return -(-len(x) // batch_size)
+
+        def __getitem__(self, i: int):
+            part = slice(i * batch_size, (i + 1) * batch_size)
+            return x[part] if y is None else (x[part], y[part])
+
+    return Batches()
+
+
 @contextlib.contextmanager
 def dtype_policy(name: str) -> Iterator[None]:
     """Build layers under the Keras dtype policy `name` (e.g. mixed_bfloat16: bfloat16 compute,

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 from sklearn import metrics as skm
 
-from tasks import gallery
+from tasks import backend, gallery
 from tasks.cli import stage_main
 from tasks.common import LABELS, StageError, atomic_write_bytes, sha256_file, write_json
 from tasks.config import Evaluate, Params
@@ -100,9 +100,11 @@ def run(params: Params, paths: Paths) -> EvaluateResult:
     paths.gate.unlink(missing_ok=True)
     if not paths.model.is_file():
         raise StageError(f"{paths.model}: not found; run the train stage first")
-    model = keras.saving.load_model(paths.model, safe_mode=True)
+    # Decoding forks worker processes: do it before the model load starts the backend (JAX is
+    # multithreaded, and a fork after its start can deadlock).
     x, y = load_split(paths, "test", params.train.image_size)
-    p_dog = model.predict(x, batch_size=params.train.batch_size, verbose=0).ravel()
+    model = keras.saving.load_model(paths.model, safe_mode=True)
+    p_dog = model.predict(backend.batches(x, batch_size=params.train.batch_size), verbose=0).ravel()
     if not np.all(np.isfinite(p_dog)):
         raise StageError(f"{paths.model}: outputs NaN or inf on {int(np.sum(~np.isfinite(p_dog)))} "
                          "test images (training diverged?); retrain with a lower train.learning_rate")

@@ -66,8 +66,8 @@ def _export(params: Params, paths: Paths) -> ExportResult:
     if gate.get("model_sha256") != sha256_file(paths.model):
         raise StageError(f"{paths.gate} blessed another model than {paths.model} (retrained since "
                          "evaluate ran?); run the evaluate stage first")
+    x, _ = load_split(paths, "test", params.train.image_size)  # forks: before the backend starts
     model = keras.saving.load_model(paths.model, safe_mode=True)
-    x, _ = load_split(paths, "test", params.train.image_size)
     x = x[:PARITY_IMAGES]
     reference = model.predict(x.astype(np.float32), verbose=0).ravel()
     parity: dict[str, dict] = {}

@@ -109,9 +109,9 @@ def run(params: Params, paths: Paths) -> TrainResult:
         for epoch in range(state.epochs_done, cfg.epochs):
             tick = time.perf_counter()
             order = epoch_order(seed, epoch, len(x_train))
-            history = trainer.fit(x_train[order], y_train[order], batch_size=cfg.batch_size,
-                                  validation_data=(x_val, y_val), initial_epoch=epoch,
-                                  epochs=epoch + 1, shuffle=False, verbose=0)
+            history = trainer.fit(backend.batches(x_train[order], y_train[order], cfg.batch_size),
+                                  validation_data=backend.batches(x_val, y_val, cfg.batch_size),
+                                  initial_epoch=epoch, epochs=epoch + 1, shuffle=False, verbose=0)
             logs = {k: float(v[-1]) for k, v in sorted(history.history.items())}
             live.log_epoch(logs)
             state, better = state.after_epoch(logs)
