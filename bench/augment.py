@@ -33,6 +33,7 @@ def measure(variant: str, size: int, batch: int, steps: int, jit: bool | str,
     import numpy as np
 
     from tasks.augment import BookAugmentation
+    from tasks.backend import batches
 
     if variant == "keras_layers":  # what models.augmentation() returned before the fused layer
         aug = keras.Sequential([keras.layers.RandomFlip("horizontal", seed=1),
@@ -47,11 +48,11 @@ def measure(variant: str, size: int, batch: int, steps: int, jit: bool | str,
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (batch * steps, size, size, 3), dtype=np.uint8)
     labels = rng.integers(0, 2, batch * steps)
-    model.fit(images[:2 * batch], labels[:2 * batch], batch_size=batch, verbose=0)  # compile
+    model.fit(batches(images[:2 * batch], labels[:2 * batch], batch), verbose=0)  # compile
     seconds = []
     for _ in range(repeats):
         started = time.perf_counter()
-        model.fit(images, labels, batch_size=batch, verbose=0)
+        model.fit(batches(images, labels, batch), verbose=0)
         seconds.append(time.perf_counter() - started)
     return {"backend": keras.backend.backend(), "variant": variant,
             "img_per_s": round(len(images) / min(seconds), 1), "jit_compile": bool(model.jit_compile)}

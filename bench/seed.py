@@ -5,7 +5,7 @@ device, same process.
 
 The book's path (ch. 8-9): `image_dataset_from_directory` at 180 px, batch 32, and the model
 with RandomFlip/RandomRotation/RandomZoom layers inside it. Ours (tasks/train.py): the
-decoded uint8 array cache and the fused augmentation layer. Both train xception_mini with
+decoded uint8 array cache, fed as tasks.backend.batches, and the fused augmentation layer. Both train xception_mini with
 RMSprop on the first `images` training photos: one warm-up epoch, then one timed epoch.
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     import keras
 
-    from tasks import models
+    from tasks import backend, models
     from tasks.config import Train
     from tasks.data import load_split
 
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
         inputs = keras.Input(shape=(180, 180, 3))
         ours = keras.Model(inputs, models.build(cfg)(models.augmentation(0)(inputs)))
         ours.compile(loss="binary_crossentropy", optimizer="rmsprop", metrics=["accuracy"])
-        ours_s = epoch_seconds(ours, x, y=y, batch_size=args.batch, shuffle=False)
+        ours_s = epoch_seconds(ours, backend.batches(x, y, args.batch))
     n, backend = steps * args.batch, keras.backend.backend()
     results = [
         record(f"seed {backend}: book's path, xception_mini 180px aug on", n / book_s, "img/s", backend=backend,

@@ -31,7 +31,8 @@ def markdown() -> str:
     """One line per figure: value, target, device, the ratio against the book where measured.
     Training figures fold into one line per backend, model and precision: augmentation on and
     off, the first epoch's compile + warm-up time, and (with augmentation on) the share of the
-    device's peak arithmetic and, on a GPU, the driver's busy percentage."""
+    device's peak arithmetic, on a GPU the driver's busy percentage, and on JAX the compiled step's
+    own rate on a batch already on the device."""
     lines = ["| figure | value | target | device | vs. the book's path |", "| --- | --- | --- | --- | --- |"]
     train: dict[tuple[str, str], dict[str, dict]] = {}
     for r in rows():
@@ -48,6 +49,8 @@ def markdown() -> str:
         best = on or off or {}
         notes += [f"{best['of_peak']:.1%} of peak"] if best.get("of_peak") else []
         notes += [f"GPU busy {best['gpu_busy_pct']:.0f}%"] if best.get("gpu_busy_pct") is not None else []
+        notes += [f"step alone {_value({**best, 'value': best['step_only_img_per_s']})}"] \
+            if best.get("step_only_img_per_s") else []
         value += f" ({'; '.join(notes)})" if notes else ""
         lines.append(f"| {name} | {value} | {(on or off or {}).get('target') or ''} | {device} | |")
     return "\n".join(lines)

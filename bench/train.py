@@ -23,7 +23,7 @@ import tempfile
 import time
 
 from bench.harness import record, write
-from bench.utilisation import forward_flops, gpu_busy, peak_tflops
+from bench.utilisation import forward_flops, gpu_busy, peak_tflops, step_only_img_per_s
 
 # The issue's targets on the lent H100 (model, precision, augmentation): img/s.
 GPU_TARGETS = {("xception_mini", "fp32", True): ">= 10,000", ("xception_mini", "bf16", True): ">= 10,000",
@@ -65,6 +65,8 @@ def measure(model_name: str, precision: str, augment: bool, batch: int, steps: i
     with gpu_busy() as busy:
         times = [epoch() for _ in range(repeats)]
     img_per_s = len(x) / statistics.median(times)
+    # Last, since it spends the model's state: the step alone, where JAX can run it so.
+    step_only = step_only_img_per_s(trainer, x, y, batch, steps) if keras.backend.backend() == "jax" else None
     tflops = img_per_s * 3 * forward_flops(model) / 1e12
     peak = peak_tflops(knobs.device, precision)
     return {"model": model_name, "size": size, "precision": precision, "augment": augment,
@@ -72,7 +74,8 @@ def measure(model_name: str, precision: str, augment: bool, batch: int, steps: i
             "jit": bool(trainer.jit_compile), "device": knobs.device, "backend": keras.backend.backend(),
             "train_tflops": round(tflops, 4), "peak_tflops": peak and peak[0], "peak_source": peak and peak[1],
             "of_peak": peak and round(tflops / peak[0], 4),
-            "gpu_busy_pct": round(statistics.mean(busy), 1) if busy else None}
+            "gpu_busy_pct": round(statistics.mean(busy), 1) if busy else None,
+            "step_only_img_per_s": step_only and round(step_only, 1)}
 
 
 def child(args: argparse.Namespace) -> None:
@@ -121,12 +124,14 @@ def main(argv: list[str] | None = None) -> None:
 def report(m: dict, batch: int) -> list[dict]:
     """Print one setting's figures and return its two records."""
     label = f"train {m['backend']} {m['model']} {m['size']}px {m['precision']} aug {'on' if m['augment'] else 'off'}"
-    util = {k: m[k] for k in ("train_tflops", "peak_tflops", "peak_source", "of_peak", "gpu_busy_pct")}
+    util = {k: m[k] for k in ("train_tflops", "peak_tflops", "peak_source", "of_peak", "gpu_busy_pct",
+                              "step_only_img_per_s")}
     common = {"backend": m["backend"], "device": m["device"], "batch": batch, "xla": m["jit"]}
     on_gpu = not m["device"].startswith("CPU")
     target = GPU_TARGETS.get((m["model"], m["precision"], m["augment"])) if on_gpu else None
     share = f"  {m['of_peak']:.1%} of peak" if m["of_peak"] else ""
     busy = f"  GPU busy {m['gpu_busy_pct']:.0f}%" if m["gpu_busy_pct"] is not None else ""
+    busy += f"  step alone {m['step_only_img_per_s']:.1f} img/s" if m["step_only_img_per_s"] else ""
     print(f"{label:48} {m['img_per_s']:8.1f} img/s  warm-up {m['warmup_s']:6.1f} s  "
           f"{m['train_tflops']:.3f} TFLOP/s{share}{busy}", flush=True)
     return [record(f"{label}: steady img/s", m["img_per_s"], "img/s", target=target, epoch_s=m["epoch_s"],

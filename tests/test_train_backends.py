@@ -85,3 +85,32 @@ def test_mixed_precision_on_trains_and_saves_a_float32_model(validated_project: 
     with zipfile.ZipFile(validated_project.model) as zf:
         config = zf.read("config.json").decode()
     assert "mixed_bfloat16" not in config and '"name": "float32"' in config
+
+
+def _batches_of(data) -> list[tuple]:
+    """What Keras would draw from `data`, as numpy tuples."""
+    if isinstance(data, keras.utils.PyDataset):
+        items = [data[i] for i in range(len(data))]
+    else:
+        items = [tuple(t.numpy() for t in item) if isinstance(item, tuple) else item.numpy()
+                 for item in data]
+    return [item if isinstance(item, tuple) else (item,) for item in items]
+
+
+@pytest.mark.parametrize("make", [backend.batches, lambda x, y, n: backend._py_batches(keras, x, y, n)],
+                         ids=["tf.data", "PyDataset"])
+def test_batches_keep_the_order_and_the_last_partial_batch(make):
+    x = np.arange(7 * 2 * 2 * 3, dtype=np.uint8).reshape(7, 2, 2, 3)
+    y = np.arange(7, dtype=np.float32)
+    got = _batches_of(make(x, y, 3))
+    assert [len(b[0]) for b in got] == [3, 3, 1]
+    np.testing.assert_array_equal(np.concatenate([b[0] for b in got]), x)
+    np.testing.assert_array_equal(np.concatenate([b[1] for b in got]), y)
+    assert got[0][0].dtype == np.uint8  # no float copy of the images on the host
+    alone = _batches_of(make(x, None, 4))  # predict: images only
+    assert [b[0].shape[0] for b in alone] == [4, 3] and all(len(b) == 1 for b in alone)
+
+
+def test_the_tensorflow_feed_runs_without_tf_data_autotuning():
+    # Autotuning's thread held every fit() at its end for up to 10 s (README, "Performance").
+    assert backend.batches(np.zeros((2, 1), np.uint8), None, 1).options().autotune.enabled is False
