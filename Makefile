@@ -39,15 +39,17 @@ $(STAMP): requirements.lock
 	$(BIN)/python -m pip check
 	@touch $@
 
-# Every CPU figure (about 12 min on 2 cores), written to bench/results/cpu-<date>.json, then
+# Every CPU figure (about 15 min on 2 cores), written to bench/results/cpu-<date>.json, then
 # the README's table. The GPU part runs on a GPU machine: see "Performance" in README.md.
 bench: $(STAMP)
 	python -m bench.orchestration
 	python -m bench.data
 	python -m bench.seed
 	python -m bench.train --backends tensorflow
-	python -m bench.train --backends jax --models residual xception_mini
+	python -m bench.train --backends jax --models residual
+	python -m bench.train --backends jax --models xception_mini --steps 2 --repeats 2  # 1.7 img/s
 	python -m bench.train --backends tensorflow jax --models residual --precisions bf16
+	python -m bench.pipeline
 	python -m bench.table --write
 
 # What bench/device.sh needs on the GPU machine, in .device/ (git-ignored; carry it with the

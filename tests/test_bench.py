@@ -116,3 +116,14 @@ def test_on_jax_the_train_bench_also_times_the_compiled_step_alone():
     assert done.returncode == 0, done.stderr[-2000:]
     m = json.loads(done.stdout.splitlines()[-1])
     assert m["backend"] == "jax" and m["jit"] is True and m["step_only_img_per_s"] > 0
+
+
+def test_pipeline_bench_reads_each_stages_seconds_from_its_log_lines():
+    from bench.pipeline import stage_seconds
+
+    log = ("2026-11-22 19:32:02,100 INFO [train] backend tensorflow\n"
+           "Running stage 'train':\n"
+           "2026-11-22 19:33:12,000 INFO [train] best epoch 10\n"
+           "2026-11-22 19:33:13,500 INFO [evaluate] test: accuracy 0.9750\n"
+           "2026-11-22 19:33:21,800 INFO [evaluate] done\n")
+    assert stage_seconds(log) == {"train": 70.0, "evaluate": 8.0}
