@@ -42,13 +42,13 @@ $(STAMP): requirements.lock
 # Every CPU figure (about 15 min on 2 cores), written to bench/results/cpu-<date>.json, then
 # the README's table. The GPU part runs on a GPU machine: see "Performance" in README.md.
 bench: $(STAMP)
-	python -m bench.orchestration
+	python -m bench.orchestration --repeats 3
 	python -m bench.data
 	python -m bench.seed
 	python -m bench.train --backends tensorflow
-	python -m bench.train --backends jax --models residual
-	python -m bench.train --backends jax --models xception_mini --steps 2 --repeats 2  # 1.7 img/s
-	python -m bench.train --backends tensorflow jax --models residual --precisions bf16
+	python -m bench.train --backends tensorflow --models residual --precisions bf16
+	python -m bench.train --backends jax --models residual --precisions fp32 bf16
+	python -m bench.train --backends jax --models xception_mini --batch 8 --steps 2 --repeats 2  # 1.6 img/s
 	python -m bench.pipeline
 	python -m bench.table --write
 
