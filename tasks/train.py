@@ -101,6 +101,7 @@ def run(params: Params, paths: Paths) -> TrainResult:
         log.info("resuming from epoch %d of %d (state %s)", state.epochs_done, cfg.epochs, ckpt.dir)
     log.info("training %s (%d parameters) at %d px for %d epochs on %d images", cfg.model,
              model.count_params(), cfg.image_size, cfg.epochs, len(x_train))
+    validation = backend.batches(x_val, y_val, cfg.batch_size)  # the same every epoch: built once
     started = time.perf_counter()
     with atomic_dir(paths.model_dir) as out, PipelineLive(
             str(paths.live), dvcyaml=None, report=None, save_dvc_exp=False) as live:
@@ -110,7 +111,7 @@ def run(params: Params, paths: Paths) -> TrainResult:
             tick = time.perf_counter()
             order = epoch_order(seed, epoch, len(x_train))
             history = trainer.fit(backend.batches(x_train[order], y_train[order], cfg.batch_size),
-                                  validation_data=backend.batches(x_val, y_val, cfg.batch_size),
+                                  validation_data=validation,
                                   initial_epoch=epoch, epochs=epoch + 1, shuffle=False, verbose=0)
             logs = {k: float(v[-1]) for k, v in sorted(history.history.items())}
             live.log_epoch(logs)

@@ -97,7 +97,7 @@ def _batches_of(data) -> list[tuple]:
     return [item if isinstance(item, tuple) else (item,) for item in items]
 
 
-@pytest.mark.parametrize("make", [backend.batches, lambda x, y, n: backend._py_batches(keras, x, y, n)],
+@pytest.mark.parametrize("make", [backend.batches, backend._py_batches],
                          ids=["tf.data", "PyDataset"])
 def test_batches_keep_the_order_and_the_last_partial_batch(make):
     x = np.arange(7 * 2 * 2 * 3, dtype=np.uint8).reshape(7, 2, 2, 3)
