@@ -9,7 +9,6 @@ STAMP := $(VENV)/.installed-from-lock
 export PATH := $(BIN):$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
-export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
 .PHONY: run test venv lock clean ui serve bench device-prep
 

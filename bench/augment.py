@@ -1,5 +1,5 @@
 """Micro-benchmark: training throughput (img/s) with the book's augmentation as Keras' three
-layers (RandomFlip, RandomRotation, RandomZoom) versus the fused layer (tasks/augment.py).
+layers (RandomFlip, RandomRotation, RandomZoom) versus the fused layer (tasks/networks/augment.py).
 
 Each variant trains a trivial head (global average pooling, Dense(1)) on random images, so the
 augmentation dominates the step. XLA: "auto" is Keras' own choice (off on a TensorFlow CPU, on
@@ -32,10 +32,11 @@ def measure(variant: str, size: int, batch: int, steps: int, jit: bool | str,
     import keras
     import numpy as np
 
-    from tasks.augment import BookAugmentation
-    from tasks.backend import batches
+    from tasks.networks.augment import BookAugmentation
+    from tasks.runtime.feed import batches
+    from tasks.runtime.trainer import compile_for_training
 
-    if variant == "keras_layers":  # what models.augmentation() returned before the fused layer
+    if variant == "keras_layers":  # what augmentation() returned before the fused layer
         aug = keras.Sequential([keras.layers.RandomFlip("horizontal", seed=1),
                                 keras.layers.RandomRotation(0.1, seed=1),
                                 keras.layers.RandomZoom(0.2, seed=1)])
@@ -44,7 +45,7 @@ def measure(variant: str, size: int, batch: int, steps: int, jit: bool | str,
     inputs = keras.Input((size, size, 3))
     x = keras.layers.GlobalAveragePooling2D()(aug(inputs))
     model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))
-    model.compile(optimizer="rmsprop", loss="binary_crossentropy", jit_compile=jit)
+    compile_for_training(model, 1e-3, jit)  # as tasks.train compiles
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (batch * steps, size, size, 3), dtype=np.uint8)
     labels = rng.integers(0, 2, batch * steps)

@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 
 from bench.harness import REPO, device_name, record, write
-from tasks.paths import Paths
+from tasks.core.paths import Paths
 
 ROOT = REPO / ".device" / "book"
 BOOK = {"model": "xception_mini", "image_size": 180, "batch_size": 32, "learning_rate": 1e-3,
@@ -35,7 +35,7 @@ def prepare(root: Path, epochs: int, backend: str) -> None:
     """Validated splits of the mini zip and the book's params, in `root`."""
     from bench.data import MINI_ZIP, params_for
     from tasks import download, split, validate
-    from tasks.config import parse_params
+    from tasks.core.params_file import parse_params
 
     if not MINI_ZIP.exists():
         sys.exit(f"{MINI_ZIP}: not found; the book run needs the mini zip's photos")

@@ -16,11 +16,13 @@ import tempfile
 from pathlib import Path
 
 from bench.harness import REPO, median_seconds, record, write
-from tasks import download, facts, split, validate
-from tasks.config import Params, parse_params
-from tasks.data import load_split
-from tasks.paths import Paths
-from tasks.sample_data import write_sample_archive
+from tasks import download, split, validate
+from tasks.contract.suite import facts
+from tasks.core.config import Params
+from tasks.core.params_file import parse_params
+from tasks.core.paths import Paths
+from tasks.runtime.arrays import load_split
+from tasks.sources.sample import write_sample_archive
 
 MINI_ZIP = REPO.parent / "shared" / "data" / "dogs-vs-cats-mini.zip"
 PER_CLASS = {"train": 100, "validation": 50, "test": 100}  # the mini zip holds 300 per class

@@ -23,7 +23,6 @@ import httpx
 
 from bench.harness import median_seconds, record, write
 
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 TASKS = 60
 
 

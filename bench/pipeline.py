@@ -36,7 +36,7 @@ def stage_seconds(log: str) -> dict[str, float]:
 
 def main() -> None:
     """Run the pipeline cold in a scratch project; print and write its wall time."""
-    from tasks.config import load_params
+    from tasks.core.params_file import load_params
     from tests.conftest import make_project, pipeline_env
 
     with tempfile.TemporaryDirectory() as scratch:

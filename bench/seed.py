@@ -4,8 +4,8 @@ device, same process.
     python -m bench.seed [--images 96] [--batch 32]
 
 The book's path (ch. 8-9): `image_dataset_from_directory` at 180 px, batch 32, and the model
-with RandomFlip/RandomRotation/RandomZoom layers inside it. Ours (tasks/train.py): the
-decoded uint8 array cache, fed as tasks.backend.batches, and the fused augmentation layer. Both train xception_mini with
+with RandomFlip/RandomRotation/RandomZoom layers inside it. Ours (tasks/runtime/trainer.py, as tasks.train runs it): the
+decoded uint8 array cache, fed as tasks.runtime.feed.batches, and the fused augmentation layer. Both train xception_mini with
 RMSprop on the first `images` training photos: one warm-up epoch, then one timed epoch.
 """
 from __future__ import annotations
@@ -35,9 +35,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     import keras
 
-    from tasks import backend, models
-    from tasks.config import Train
-    from tasks.data import load_split
+    from tasks.core.config import Train
+    from tasks.networks import zoo
+    from tasks.runtime.arrays import load_split
+    from tasks.runtime.feed import batches
+    from tasks.runtime.trainer import assemble
 
     cfg = Train(model="xception_mini", image_size=180)
     steps = args.images // args.batch
@@ -48,16 +50,14 @@ def main(argv: list[str] | None = None) -> None:
         augmentation = keras.Sequential([keras.layers.RandomFlip("horizontal"),
                                          keras.layers.RandomRotation(0.1), keras.layers.RandomZoom(0.2)])
         inputs = keras.Input(shape=(180, 180, 3))
-        book = keras.Model(inputs, models.build(cfg)(augmentation(inputs)))
+        book = keras.Model(inputs, zoo.build(cfg)(augmentation(inputs)))
         book.compile(loss="binary_crossentropy", optimizer="rmsprop", metrics=["accuracy"])
         book_s = epoch_seconds(book, book_data)
 
         x, y = load_split(paths, "train", 180)
         x, y = x[:steps * args.batch], y[:steps * args.batch]
-        inputs = keras.Input(shape=(180, 180, 3))
-        ours = keras.Model(inputs, models.build(cfg)(models.augmentation(0)(inputs)))
-        ours.compile(loss="binary_crossentropy", optimizer="rmsprop", metrics=["accuracy"])
-        ours_s = epoch_seconds(ours, backend.batches(x, y, args.batch))
+        ours = assemble(cfg, seed=0).fit_model  # exactly what tasks.train fits
+        ours_s = epoch_seconds(ours, batches(x, y, args.batch))
     n, backend = steps * args.batch, keras.backend.backend()
     results = [
         record(f"seed {backend}: book's path, xception_mini 180px aug on", n / book_s, "img/s", backend=backend,

@@ -37,26 +37,21 @@ def measure(model_name: str, precision: str, augment: bool, batch: int, steps: i
     import keras
     import numpy as np
 
-    from tasks import backend, models
-    from tasks.config import Train
+    from tasks.core.config import Train
+    from tasks.networks import zoo
+    from tasks.runtime.feed import batches
+    from tasks.runtime.trainer import assemble
 
-    size = models.DEFAULT_SIZE[model_name]
+    size = zoo.DEFAULT_SIZE[model_name]
     cfg = Train(model=model_name, image_size=size, batch_size=batch, augment=augment,
                 mixed_precision="on" if precision == "bf16" else "off", backend=keras.backend.backend())
-    knobs = backend.resolve_knobs(cfg, keras.backend.backend(), backend.gpu_names())
-    keras.backend.clear_session()
-    with backend.dtype_policy("mixed_bfloat16" if knobs.mixed_precision else "float32"):
-        model = trainer = models.build(cfg)
-        if augment:
-            inputs = keras.Input(shape=model.input_shape[1:])
-            trainer = keras.Model(inputs, model(models.augmentation(0, xla=knobs.jit_compile)(inputs)))
-    trainer.compile(optimizer=keras.optimizers.RMSprop(1e-3), loss="binary_crossentropy",
-                    metrics=["accuracy"], jit_compile=knobs.jit_compile)
+    built = assemble(cfg, seed=0)  # exactly what tasks.train fits
+    knobs, model, trainer = built.knobs, built.network, built.fit_model
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (batch * steps, size, size, 3), dtype=np.uint8)
     y = rng.integers(0, 2, batch * steps).astype("float32")
 
-    data = backend.batches(x, y, batch)
+    data = batches(x, y, batch)
 
     def epoch() -> float:
         started = time.perf_counter()

@@ -6,9 +6,10 @@ from pathlib import Path
 
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
-from flows.workspace import WorkspaceError, commit_of, dvc
-from tasks.config import Params
-from tasks.paths import Paths
+from flows import dvc
+from flows.workspace import commit_of
+from tasks.core.config import Params
+from tasks.core.paths import Paths
 
 
 def _read(path: Path) -> dict:
@@ -60,8 +61,8 @@ def metrics_diff_rows(work: Path, root: Path, rev: str) -> tuple[str, list[dict]
         return "no commit to compare with yet", []
     label = rev if commit_of(root, rev) else f"HEAD ({rev!r} not found)"
     try:
-        diff = json.loads(dvc(work, "metrics", "diff", against, "--all", "--json") or "{}")
-    except (WorkspaceError, ValueError) as err:
+        diff = dvc.metrics_diff(work, against)
+    except (dvc.DvcError, ValueError) as err:
         return f"dvc metrics diff failed: {err}", []
     rows = [{"file": file, "metric": metric, "old": v.get("old"), "new": v.get("new"), "change": v.get("diff")}
             for file, metrics in sorted(diff.items()) for metric, v in sorted(metrics.items())]

@@ -7,24 +7,19 @@ schedule with `python -m flows.serve`.
 """
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
-# This workplace has no internet: keep Prefect from trying to send telemetry (override freely).
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+import yaml
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+from prefect.tasks import exponential_backoff
 
-import yaml  # noqa: E402
-from prefect import flow, get_run_logger  # noqa: E402
-from prefect.runtime import flow_run  # noqa: E402
-from prefect.tasks import exponential_backoff  # noqa: E402
+from flows import artifacts, dvc
+from flows.stage import dvc_stage
+from flows.workspace import experiment_workspace, save_experiment, workspace_lock
+from tasks.core.config import Params
+from tasks.core.params_file import parse_params
 
-from flows import artifacts  # noqa: E402
-from flows.stage import dvc_stage  # noqa: E402
-from flows.workspace import dvc_when_free, experiment_workspace, save_experiment, workspace_lock  # noqa: E402
-from tasks.config import Params, parse_params  # noqa: E402
-
-STAGES = ("download", "split", "validate", "train", "evaluate", "export")
 # The flow parameters most people change, and the params.yaml keys they set.
 OVERRIDES = {"source": "download.source", "model": "train.model", "epochs": "train.epochs",
              "image_size": "train.image_size"}
@@ -50,9 +45,8 @@ def run_stages(params: Params, work: Path, title: str) -> dict[str, str]:
     outcome: dict[str, str] = {}
     # One `dvc status` (about a second) settles every stage that is up to date, instead of six
     # `dvc repro` processes each saying so. Once a stage runs, DVC rechecks each later stage.
-    dirty = json.loads(dvc_when_free(work, "status", "--json", wait=params.flow.lock_wait,
-                                     say=get_run_logger().warning) or "{}")
-    for stage in STAGES:
+    dirty = dvc.status(work, params.flow.lock_wait, get_run_logger().warning)
+    for stage in dvc.stages(work):
         # Only download touches the network; the other stages are deterministic, so never retried.
         retries = params.flow.download_retries if stage == "download" else 0
         state = dvc_stage.with_options(retries=retries, retry_delay_seconds=exponential_backoff(10))(

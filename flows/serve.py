@@ -8,16 +8,13 @@ deployment allows one run at a time and queues the others. Point PREFECT_API_URL
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+from prefect.types.entrypoint import EntrypointType
 
-from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy  # noqa: E402
-from prefect.types.entrypoint import EntrypointType  # noqa: E402
-
-from flows.pipeline import pipeline  # noqa: E402
-from tasks.config import ParamsError, load_params  # noqa: E402
+from flows.pipeline import pipeline
+from tasks.core.params_file import ParamsError, load_params
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,73 +8,40 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import logging
 import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from flows.stage import BUSY, dvc_env, wait_while_busy
+from flows.dvc import DvcError, call, dvc
 
 LOCK = Path(".dvc/tmp/prefect-flow.lock")
 SCRATCH = Path(".dvc/tmp/flow-exps")  # DVC's own temp experiments live beside it, also ignored
 KEPT_DOCS = Path("data/experiments")  # the Data Docs of each experiment, kept for the UI link
 
 
-class WorkspaceError(RuntimeError):
-    """The workspace is busy, or git/DVC refused a step of setting up an experiment."""
-
-
-def _call(cwd: Path, *cmd: str, timeout: float | None = None) -> str:
-    try:
-        done = subprocess.run(list(cmd), cwd=cwd, env=dvc_env(), capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise WorkspaceError(f"`{' '.join(cmd)}` in {cwd} did not finish within {timeout} s") from None
-    if done.returncode != 0:
-        raise WorkspaceError(f"`{' '.join(cmd)}` failed in {cwd} (exit {done.returncode}):\n"
-                             f"{(done.stderr or done.stdout).strip()}")
-    return done.stdout.strip()
+class WorkspaceError(DvcError):
+    """Another flow run holds the workspace, or a run cannot be set up in it."""
 
 
 def git(cwd: Path, *args: str) -> str:
-    """Run git in `cwd` (argument list, never a shell string); raise WorkspaceError on failure."""
-    return _call(cwd, "git", *args)
-
-
-def dvc(cwd: Path, *args: str, timeout: float | None = None) -> str:
-    """Run the DVC of this interpreter in `cwd`; raise WorkspaceError on failure."""
-    return _call(cwd, sys.executable, "-m", "dvc", *args, timeout=timeout)
-
-
-def dvc_when_free(cwd: Path, *args: str, wait: int, say: Callable[[str], None] = logging.info) -> str:
-    """`dvc *args`, waiting up to `wait` seconds while another DVC run holds the repo or the
-    files the command reads (DVC refuses at once with "is busy" for the latter)."""
-    def attempt() -> tuple[str, str | None]:
-        try:
-            return dvc(cwd, "--wait-for-lock", *args, timeout=max(wait, 1)), None
-        except WorkspaceError as err:
-            if BUSY not in str(err):
-                raise
-            return "", str(err)
-
-    return wait_while_busy(attempt, lambda result: result[1], wait, say)[0]
+    """Run git in `cwd` (argument list, never a shell string); raise on failure."""
+    return call(cwd, "git", *args)
 
 
 def commit_of(root: Path, rev: str) -> str | None:
     """The commit `rev` names in `root`, or None when it names none (or there is no commit)."""
     try:
         return git(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
-    except WorkspaceError:
+    except DvcError:
         return None
 
 
 @contextlib.contextmanager
-def workspace_lock(root: Path, wait: int, say: Callable[[str], None] = logging.info) -> Iterator[None]:
+def workspace_lock(root: Path, wait: int, say: Callable[[str], None] = print) -> Iterator[None]:
     """Hold the workspace for a whole run. Another run waits up to `wait` seconds, then fails.
 
     DVC's own lock only covers one command; a run is six of them, and two runs interleaving

@@ -1,1 +1,6 @@
-"""Pipeline stages, one module each: `python -m tasks.<stage>` runs one, `dvc repro` runs all."""
+"""The pipeline's stages, one module each (`python -m tasks.<stage>`), and predict.
+
+Their parts live in subpackages named for what they are: core (params, paths, CLI, errors,
+atomic I/O), sources (the sample and safe extraction), contract (the image contract),
+networks (models and augmentation), runtime (training machinery), reports and formats.
+"""

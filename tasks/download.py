@@ -10,13 +10,14 @@ from pathlib import Path
 
 import gdown
 
-from tasks import sample_data
-from tasks.cli import stage_main
-from tasks.common import LABELS, StageError, atomic_dir, sha256_file, write_refused, writing
-from tasks.config import Download, Params
-from tasks.extract import CorruptArchive, Seen, copy_folder, extract_zip
-from tasks.paths import Paths
-from tasks.sample_data import write_sample_archive
+from tasks.core.cli import stage_main
+from tasks.core.config import Download, Params
+from tasks.core.errors import StageError, write_refused, writing
+from tasks.core.io import atomic_dir, sha256_file
+from tasks.core.paths import LABELS, Paths
+from tasks.sources import sample
+from tasks.sources.extract import CorruptArchive, Seen, copy_folder, extract_zip
+from tasks.sources.sample import write_sample_archive
 
 log = logging.getLogger("tasks.download")
 SYNTHETIC_NOTICE = (
@@ -40,7 +41,7 @@ def archive_path(cfg: Download, seed: int, paths: Paths) -> Path:
     if cfg.source == "sample":
         # Deterministic, so a cached copy is the same bytes; the generator's own hash is in the
         # name so that editing it never serves a stale archive.
-        code = sha256_file(Path(sample_data.__file__))[:12]
+        code = sha256_file(Path(sample.__file__))[:12]
         return paths.downloads / f"sample-{cfg.sample_per_class}-seed{seed}-{code}.zip"
     # One file per id or URL: gdown's resume=True skips a file that is already complete, so a
     # shared name would serve the old archive after the URL changed.

@@ -13,14 +13,14 @@ import keras
 import numpy as np
 from sklearn import metrics as skm
 
-from tasks import backend, gallery
-from tasks.cli import stage_main
-from tasks.common import LABELS, StageError, atomic_write_bytes, sha256_file, write_json
-from tasks.config import Evaluate, Params
-from tasks.data import load_split, split_rows
-from tasks.paths import Paths
-
-log = logging.getLogger("tasks.evaluate")
+from tasks.core.cli import stage_main
+from tasks.core.config import Evaluate, Params
+from tasks.core.errors import StageError
+from tasks.core.io import atomic_write_bytes, sha256_file, write_json
+from tasks.core.paths import LABELS, Paths
+from tasks.reports import gallery
+from tasks.runtime.arrays import load_split, split_rows
+from tasks.runtime.feed import batches
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,9 @@ class EvaluateResult:
     accuracy: float
     loss: float
     blessed: bool
+
+
+log = logging.getLogger("tasks.evaluate")
 
 
 def score(y_true: np.ndarray, p_dog: np.ndarray) -> dict[str, float | int]:
@@ -104,7 +107,7 @@ def run(params: Params, paths: Paths) -> EvaluateResult:
     # multithreaded, and a fork after its start can deadlock).
     x, y = load_split(paths, "test", params.train.image_size)
     model = keras.saving.load_model(paths.model, safe_mode=True)
-    p_dog = model.predict(backend.batches(x, batch_size=params.train.batch_size), verbose=0).ravel()
+    p_dog = model.predict(batches(x, batch_size=params.train.batch_size), verbose=0).ravel()
     if not np.all(np.isfinite(p_dog)):
         raise StageError(f"{paths.model}: outputs NaN or inf on {int(np.sum(~np.isfinite(p_dog)))} "
                          "test images (training diverged?); retrain with a lower train.learning_rate")

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from tasks.cli import stage_main
-from tasks.common import StageError, atomic_dir, read_json, sha256_file, write_json, write_refused
-from tasks.config import Params
-from tasks.data import load_split
-from tasks.exporters import EXPORTERS, QUANTIZED
-from tasks.model_card import model_card, to_markdown
-from tasks.paths import Paths
+from tasks.core.cli import stage_main
+from tasks.core.config import Params
+from tasks.core.errors import StageError, write_refused
+from tasks.core.io import atomic_dir, read_json, sha256_file, write_json
+from tasks.core.paths import Paths
+from tasks.formats.writers import EXPORTERS, QUANTIZED
+from tasks.reports.model_card import model_card, to_markdown
+from tasks.runtime.arrays import load_split
 
 log = logging.getLogger("tasks.export")
 PARITY_IMAGES = 256  # the first test images, the same every run

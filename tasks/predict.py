@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks.common import LABELS, StageError
-from tasks.data import load_image
-from tasks.exporters import load
-from tasks.paths import Paths
+from tasks.core.errors import StageError
+from tasks.core.paths import LABELS, Paths
+from tasks.formats.writers import load
+from tasks.runtime.arrays import load_image
 
 log = logging.getLogger("tasks.predict")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}

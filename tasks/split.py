@@ -7,18 +7,17 @@ import csv
 import hashlib
 import io
 import logging
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from tasks.cli import stage_main
-from tasks.common import LABELS, RAW_NAME, SPLITS, StageError, atomic_dir
-from tasks.config import Params, Split
-from tasks.paths import Paths
+from tasks.core.cli import stage_main
+from tasks.core.config import Params, Split
+from tasks.core.errors import StageError
+from tasks.core.io import atomic_dir, link_or_copy
+from tasks.core.paths import LABELS, RAW_NAME, SPLITS, Paths
 
 log = logging.getLogger("tasks.split")
 MANIFEST_COLUMNS = ("split", "label", "path", "bytes", "sha256", "width", "height", "mode", "format")
@@ -78,12 +77,6 @@ def describe(path: Path) -> dict[str, object]:
             "height": height, "mode": mode, "format": fmt}
 
 
-def _link(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)  # no disk doubled where the filesystem allows hard links
-    except OSError:
-        shutil.copy2(src, dst)
-
 
 def run(params: Params, paths: Paths) -> SplitResult:
     """Split data/raw into train/validation/test per class and write the manifest."""
@@ -94,7 +87,7 @@ def run(params: Params, paths: Paths) -> SplitResult:
             for label, files in by_label.items():
                 (out / split / label).mkdir(parents=True)
                 for src in files:
-                    _link(src, out / split / label / src.name)
+                    link_or_copy(src, out / split / label / src.name)
                     rel = f"{split}/{label}/{src.name}"
                     rows.append({"split": split, "label": label, "path": rel, **describe(src)})
         with open(out / paths.manifest.name, "w", newline="") as fh:

@@ -1,22 +1,20 @@
 """Validate stage: a Great Expectations data contract over the split manifest, with per-image
-facts from a full decode (facts.py, contract.py). Bad data stops here, with the offending files
+facts from a full decode (facts.py, suite.py). Bad data stops here, with the offending files
 named, or is quarantined when validate.on_failure says so."""
 from __future__ import annotations
 
 import csv
 import logging
-import os
-import shutil
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 
-from tasks import contract
-from tasks.cli import stage_main
-from tasks.common import SPLITS, StageError, atomic_dir, write_json
-from tasks.config import Params
-from tasks.facts import gather
-from tasks.paths import Paths
+from tasks.contract import suite
+from tasks.contract.facts import gather
+from tasks.core.cli import stage_main
+from tasks.core.config import Params
+from tasks.core.errors import StageError
+from tasks.core.io import atomic_dir, link_or_copy, write_json
+from tasks.core.paths import SPLITS, Paths
 
 log = logging.getLogger("tasks.validate")
 SHOW_FILES = 10  # offending files listed per failed expectation; the count says the rest
@@ -48,7 +46,7 @@ def offending(failures: list[dict[str, object]], rows: list[dict[str, object]]) 
     bad: dict[str, str] = {}
     for failure in (f for f in failures if f["table"] == "images"):
         files = list(failure["files"])
-        if failure["check"] == contract.LEAKAGE:
+        if failure["check"] == suite.LEAKAGE:
             copies = defaultdict(list)
             for path in files:
                 copies[by_path[path]["sha256"]].append(path)
@@ -61,13 +59,6 @@ def offending(failures: list[dict[str, object]], rows: list[dict[str, object]]) 
     return bad
 
 
-def _link(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(src, dst)  # a hard link: data/split, split's own output, stays untouched
-    except OSError:
-        shutil.copy2(src, dst)
-
 
 def run(params: Params, paths: Paths) -> ValidateResult:
     """Check every image and the split counts; with validate.on_failure=quarantine, set the
@@ -76,8 +67,8 @@ def run(params: Params, paths: Paths) -> ValidateResult:
     columns, rows = gather(paths, params.validate.max_pixels)
     quarantined: dict[str, str] = {}
     with atomic_dir(paths.validation) as out, atomic_dir(paths.data_docs) as docs:
-        ctx = contract.context(docs)
-        first = outcome = contract.check(rows, params, ctx)
+        ctx = suite.context(docs)
+        first = outcome = suite.check(rows, params, ctx)
         if not outcome.success and params.validate.on_failure == "quarantine":
             quarantined = offending(outcome.failures, rows)
         if quarantined:  # count failures alone are not quarantined: they stand as they are
@@ -85,14 +76,14 @@ def run(params: Params, paths: Paths) -> ValidateResult:
             if not rows:
                 raise StageError(f"quarantine would set aside all {len(quarantined)} images:\n"
                                  f"{_summary(outcome.failures)}")
-            outcome = contract.check(rows, params, ctx, after_quarantine=True)
+            outcome = suite.check(rows, params, ctx, after_quarantine=True)
         if outcome.success:
             with open(out / paths.accepted_manifest.name, "w", newline="") as fh:
                 writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
                 writer.writeheader()
                 writer.writerows(rows)
             for path in quarantined:
-                _link(paths.split / path, out / "quarantine" / path)
+                link_or_copy(paths.split / path, out / "quarantine" / path)
         write_json(out / "report.json", {
             "success": outcome.success, "on_failure": params.validate.on_failure,
             "quarantined": [{"path": p, "reason": r} for p, r in sorted(quarantined.items())],

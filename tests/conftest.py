@@ -15,12 +15,12 @@ import pytest
 import yaml
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from tasks import download, split, validate  # noqa: E402
-from tasks.config import Params, parse_params  # noqa: E402
-from tasks.paths import Paths  # noqa: E402
-from tasks.sample_data import write_sample_archive  # noqa: E402
+from tasks import download, split, validate
+from tasks.core.config import Params
+from tasks.core.params_file import parse_params
+from tasks.core.paths import Paths
+from tasks.sources.sample import write_sample_archive
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_ZIP = REPO.parent / "shared" / "data" / "dogs-vs-cats-mini.zip"
@@ -59,7 +59,7 @@ def write_params(root: Path, params: Params) -> Path:
 
 def make_project(root: Path, params: Params) -> Path:
     """A fresh git + DVC project at `root`: this checkout's pipeline code, and `params`."""
-    for item in ("tasks", "flows", "dvc.yaml", ".gitignore", "data/.gitignore"):
+    for item in ("tasks", "flows", "dvc.yaml", "prefect.toml", ".gitignore", "data/.gitignore"):
         src = REPO / item
         if src.is_dir():
             shutil.copytree(src, root / item, ignore=shutil.ignore_patterns("__pycache__"))

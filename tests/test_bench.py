@@ -33,10 +33,10 @@ def test_forward_flops_counts_each_kind_of_layer_by_hand():
 
 
 def test_forward_flops_of_resnet50_is_the_published_figure():
-    from tasks import models
-    from tasks.config import Train
+    from tasks.core.config import Train
+    from tasks.networks import zoo
 
-    model = models.build(Train(model="resnet50", image_size=224))
+    model = zoo.build(Train(model="resnet50", image_size=224))
     assert forward_flops(model) / 2e9 == pytest.approx(3.86, abs=0.01)  # GMACs, He et al. 2016
 
 

@@ -6,13 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from tasks import download, extract
-from tasks.common import StageError, sha256_file
-from tasks.paths import Paths
+from tasks import download
+from tasks.core.errors import StageError
+from tasks.core.io import sha256_file
+from tasks.core.paths import Paths
+from tasks.sources import extract
 
-from .badfiles import deflated, symlink_entry, zip_with
 from .conftest import local_server, tiny_params
-from .servers import flaky
+from .helpers.badfiles import deflated, symlink_entry, zip_with
+from .helpers.servers import flaky
 
 
 def _raw_names(paths: Paths) -> set[str]:

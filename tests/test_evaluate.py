@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from tasks import evaluate
-from tasks.common import StageError
-from tasks.config import Evaluate
-from tasks.paths import Paths
+from tasks.core.config import Evaluate
+from tasks.core.errors import StageError
+from tasks.core.paths import Paths
 
 from .conftest import REPO, tiny_params
 
@@ -59,7 +59,7 @@ def test_evaluate_without_a_model_names_the_file(validated_project: Paths):
 
 
 def test_gallery_lists_the_most_confident_mistakes_first(tmp_path):
-    from tasks import gallery
+    from tasks.reports import gallery
 
     files = [tmp_path / f"{i}.jpg" for i in range(4)]
     y = np.array([0, 0, 1, 1])

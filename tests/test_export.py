@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from tasks import evaluate, export
-from tasks.common import StageError, write_json
-from tasks.config import Evaluate
-from tasks.data import load_split
-from tasks.paths import Paths
+from tasks.core.config import Evaluate
+from tasks.core.errors import StageError
+from tasks.core.io import write_json
+from tasks.core.paths import Paths
+from tasks.runtime.arrays import load_split
 
 from .conftest import tiny_params
 
@@ -80,12 +81,12 @@ def test_unblessed_model_exports_nothing_and_removes_an_older_export(trained_pro
 
 
 def test_a_format_failing_parity_exports_nothing(trained_project: Paths, monkeypatch):
-    from tasks import exporters
+    from tasks.formats import writers
 
     evaluate.run(tiny_params(), trained_project)
     export.run(tiny_params(), trained_project)  # an earlier, good export
-    monkeypatch.setitem(exporters.EXPORTERS, "keras", lambda m, out, ckpt: (lambda x: np.zeros(len(x))))
-    monkeypatch.setattr(export, "EXPORTERS", exporters.EXPORTERS)
+    monkeypatch.setitem(writers.EXPORTERS, "keras", lambda m, out, ckpt: (lambda x: np.zeros(len(x))))
+    monkeypatch.setattr(export, "EXPORTERS", writers.EXPORTERS)
     with pytest.raises(StageError, match="export keras: fails its parity rule"):
         export.run(tiny_params(), trained_project)
     assert not trained_project.export.exists()

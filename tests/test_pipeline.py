@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .projects import STAGES, new_project, ran, sh, write_params
+from .helpers.projects import STAGES, new_project, ran, sh, write_params
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tasks import evaluate, export, predict
-from tasks.paths import Paths
+from tasks.core.paths import Paths
 
 from .conftest import SHARED_ZIP, tiny_params
 

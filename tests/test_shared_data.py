@@ -8,8 +8,8 @@ import hashlib
 import pytest
 
 from tasks import download, split
-from tasks.common import sha256_file
-from tasks.paths import Paths
+from tasks.core.io import sha256_file
+from tasks.core.paths import Paths
 
 from .conftest import SHARED_ZIP, tiny_params
 

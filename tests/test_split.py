@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tasks import split
-from tasks.common import StageError
-from tasks.paths import Paths
+from tasks.core.errors import StageError
+from tasks.core.paths import Paths
 
 from .conftest import tiny_params
 

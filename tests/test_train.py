@@ -10,8 +10,8 @@ import keras
 import pytest
 
 from tasks import train
-from tasks.common import StageError
-from tasks.paths import Paths
+from tasks.core.errors import StageError
+from tasks.core.paths import Paths
 
 from .conftest import tiny_params
 
@@ -39,12 +39,12 @@ def test_training_without_validated_data_names_the_file(paths: Paths):
 
 
 def test_saved_model_bytes_depend_only_on_the_model(tmp_path):
-    from tasks import models
-    from tasks.checkpoint import save_reproducibly
-    from tasks.config import Train
+    from tasks.core.config import Train
+    from tasks.networks import zoo
+    from tasks.runtime.resume import save_reproducibly
 
     keras.utils.set_random_seed(0)
-    model = models.build(Train(model="residual", image_size=32))
+    model = zoo.build(Train(model="residual", image_size=32))
     a = save_reproducibly(model, tmp_path / "a.keras")
     time.sleep(1.1)  # Keras stamps the save time to the second
     assert save_reproducibly(model, tmp_path / "b.keras").read_bytes() == a.read_bytes()

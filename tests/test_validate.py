@@ -8,12 +8,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tasks import split, validate
-from tasks.common import StageError
-from tasks.paths import Paths
 
-from .badfiles import BROKEN
+from tasks import split, validate
+from tasks.core.errors import StageError
+from tasks.core.paths import Paths
+
 from .conftest import SHARED_ZIP, tiny_params
+from .helpers.badfiles import BROKEN
 
 
 def test_clean_split_passes_and_writes_report_metrics_and_docs(split_project: Paths):

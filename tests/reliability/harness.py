@@ -16,14 +16,15 @@ from pathlib import Path
 
 import yaml
 
-from tasks.config import Params
-from tasks.paths import Paths
+from flows.dvc import stages
+from tasks.core.config import Params
+from tasks.core.paths import Paths
 
-from ..conftest import pipeline_env, write_params
+from ..conftest import REPO, pipeline_env, write_params
 
 HOOKS = Path(__file__).parent / "hooks"
 TIMEOUT = 240  # seconds any one subprocess may take; a hang fails the test instead of the suite
-STAGES = ("download", "split", "validate", "train", "evaluate", "export")
+STAGES = stages(REPO)  # as dvc.yaml declares them
 
 
 class Project:

@@ -42,7 +42,7 @@ CLASSES = {
     "image": ("a bad image or split (decode, format, mode, size, pixel cap, leakage, counts)",
               "exit 1 naming file and rule, no accepted manifest; or quarantined with "
               "`on_failure: quarantine`"),
-    "params": ("a bad params.yaml value (every key of `tasks/config.py`: wrong type, out of "
+    "params": ("a bad params.yaml value (every key of `tasks/core/config.py`: wrong type, out of "
                "range)", "exit 2 naming the key, nothing written; a missing `download.path` "
                "exits 1 naming it"),
     "security": ("symlinked outputs; keras `safe_mode`, no pickle, no shell strings (AST)",

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ..badfiles import deflated, forge_sizes, symlink_entry
 from ..conftest import tiny_params
+from ..helpers.badfiles import deflated, forge_sizes, symlink_entry
 from .harness import Project
 
 pytestmark = pytest.mark.reliability("archive")

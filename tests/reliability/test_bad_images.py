@@ -12,8 +12,8 @@ import shutil
 
 import pytest
 
-from ..badfiles import BROKEN, claims_size
 from ..conftest import tiny_params
+from ..helpers.badfiles import BROKEN, claims_size
 from .harness import Project
 from .test_bad_archives import flat
 

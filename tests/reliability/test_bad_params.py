@@ -1,7 +1,7 @@
 """Every params.yaml key with a value of the wrong type, and every key with bounds or choices
 with a value outside them: `python -m tasks.split` (the cheapest stage: all stages load params
 the same way, before any work) must exit 2 naming the key and write nothing. The matrix is
-generated from the pydantic models in tasks/config.py, so a new key is covered by itself."""
+generated from the pydantic models in tasks/core/config.py, so a new key is covered by itself."""
 from __future__ import annotations
 
 import sys
@@ -13,7 +13,7 @@ import annotated_types as at
 import pytest
 import yaml
 
-from tasks.config import Params
+from tasks.core.config import Params
 
 from ..conftest import REPO, tiny_params, write_params
 from .harness import Project

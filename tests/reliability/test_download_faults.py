@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from tasks import download
-from tasks.common import sha256_file
+from tasks.core.io import sha256_file
 
 from ..conftest import local_server, tiny_params
-from ..servers import flaky
+from ..helpers.servers import flaky
 from .harness import Project
 
 pytestmark = pytest.mark.reliability("download")

@@ -24,7 +24,7 @@ FREEZE_AT = {
     "export": ("open", "*/data/.export.tmp-*/model_card.md"),  # model and parity out, no card
 }
 # Whether train can resume after a kill (another branch adds data/cache/train-state/).
-TRAIN_RESUMES = "train_state" in (Path(__file__).parents[2] / "tasks" / "paths.py").read_text()
+TRAIN_RESUMES = "train_state" in (Path(__file__).parents[2] / "tasks" / "core" / "paths.py").read_text()
 
 
 @pytest.mark.parametrize("stage", list(FREEZE_AT))
@@ -45,7 +45,7 @@ def test_kill_mid_stage_then_repro_recovers(project: Project, reference: Project
     assert project.status() == {}
     assert project.lock() == reference.lock()
     assert project.leftovers() == [], f"killed at {path}"
-    # Train-resume branch: once tasks/paths.py has the train-state path, the rerun must resume
+    # Train-resume branch: once tasks/core/paths.py has the train-state path, the rerun must resume
     # (the kill lands after epoch 1 of 2 ended) rather than start over. Adjust K if its state is
     # written after the checkpoint this test freezes at.
     if stage == "train" and TRAIN_RESUMES:

@@ -1,0 +1,1 @@
+"""The image contract the validate stage enforces: per-image facts and the GX suite."""

@@ -1,0 +1,73 @@
+"""The thin command line all stages share: `python -m tasks.<stage> [--params F] [--root D]`.
+
+Stage modules keep no argv parsing of their own; their `main()` hands `run` to `stage_main`.
+Exit codes: 0 done, 1 the stage refused its input (StageError) or could not read or write a
+file (OSError, named), 2 bad params or usage.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from tasks.core.config import Params
+from tasks.core.errors import StageError
+from tasks.core.params_file import ParamsError, load_params
+from tasks.core.paths import Paths
+
+
+def tag(stage: str) -> str:
+    """How a stage's log lines name it: "[train]"."""
+    return f"[{stage}]"
+
+
+def error_prefix(stage: str) -> str:
+    """How a stage's one-line failure report starts on stderr (the flow reads it back)."""
+    return f"error: {stage}: "
+
+
+def stage_main(name: str, doc: str | None, run: Callable[[Params, Paths], object],
+               argv: list[str] | None = None,
+               extras: dict[str, tuple[str, Callable[[], str]]] | None = None) -> int:
+    """Parse the shared flags, load params (failing before any work), run the stage, log its
+    result. `extras` maps a flag to (help, action): the flag prints the action's text instead of
+    running the stage. Returns the process exit code."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m tasks.{name}", description=(doc or "").strip().splitlines()[0],
+        epilog="Exit codes: 0 done, 1 the stage refused its input, 2 bad params.")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"),
+                        help="parameters file (default: params.yaml)")
+    parser.add_argument("--root", type=Path, default=Path("."),
+                        help="project root holding data/ (default: the current directory)")
+    for flag, (text, _) in (extras or {}).items():
+        parser.add_argument(flag, action="store_true", help=text)
+    args = parser.parse_args(argv)
+    for flag, (_, action) in (extras or {}).items():
+        if getattr(args, flag.lstrip("-").replace("-", "_")):
+            print(action())
+            return 0
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout, force=True,
+                        format=f"%(asctime)s %(levelname)s {tag(name)} %(message)s")
+    log = logging.getLogger(f"tasks.{name}")
+    try:
+        params = load_params(args.params)
+    except ParamsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    try:
+        result = run(params, Paths(args.root))
+    except StageError as err:
+        log.error("%s", err)
+        print(f"{error_prefix(name)}{err}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        # An I/O failure that no stage code turned into a StageError: still one line naming the
+        # file (where the OS gives one), not a traceback, and the same exit code as a refusal.
+        where = f"{err.filename}: " if err.filename else ""
+        log.error("%s%s", where, err.strerror or err)
+        print(f"{error_prefix(name)}{where}{err.strerror or err}", file=sys.stderr)
+        return 1
+    log.info("done: %s", result)
+    return 0

@@ -1,0 +1,1 @@
+"""The export formats: one writer and one loader per format."""

@@ -1,0 +1,1 @@
+"""Networks and augmentation: pure builders from the train config to Keras objects."""
