@@ -14,7 +14,7 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 
-from flows import artifacts, dvc
+from flows import artifacts, dvc, watchdog
 from flows.stage import dvc_stage
 from flows.workspace import experiment_workspace, save_experiment, workspace_lock
 from tasks.core.config import Params
@@ -70,7 +70,15 @@ def pipeline(root: str = ".", source: str | None = None, model: str | None = Non
     base = Path(root).resolve()
     params, changed = resolve(base, {"source": source, "model": model, "epochs": epochs,
                                      "image_size": image_size})
-    with workspace_lock(base, params.flow.lock_wait, logger.info):
+    api, run_id = watchdog.api_url(), str(flow_run.id) if flow_run.id else None
+
+    def crashed(old: str) -> None:
+        logger.warning("flow run %s died without finishing (its process was killed): marked Crashed; "
+                       "this run resumes its work", old)
+        watchdog.mark_crashed(api, old, "its process died; a later run found its lock and took over")
+
+    with workspace_lock(base, params.flow.lock_wait, logger.info, run_id, crashed), \
+            watchdog.guard(api, run_id):
         if not changed:
             title = f"Run {flow_run.name} in {base}"
             outcome = run_stages(params, base, title)

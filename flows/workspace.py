@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -41,11 +42,14 @@ def commit_of(root: Path, rev: str) -> str | None:
 
 
 @contextlib.contextmanager
-def workspace_lock(root: Path, wait: int, say: Callable[[str], None] = print) -> Iterator[None]:
+def workspace_lock(root: Path, wait: int, say: Callable[[str], None] = print, run_id: str | None = None,
+                   on_dead: Callable[[str], None] | None = None) -> Iterator[None]:
     """Hold the workspace for a whole run. Another run waits up to `wait` seconds, then fails.
 
     DVC's own lock only covers one command; a run is six of them, and two runs interleaving
-    stages would each see the other's half-updated params and outputs.
+    stages would each see the other's half-updated params and outputs. The file names the
+    holder's flow run and is emptied when it ends: a run id left in it belongs to a run whose
+    process died, and is passed to `on_dead`.
     """
     path = root / LOCK
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,12 +69,18 @@ def workspace_lock(root: Path, wait: int, say: Callable[[str], None] = print) ->
                     said = now
                 time.sleep(min(1.0, deadline - now))
         handle.seek(0)
+        if (dead := re.search(r"^flow run (\S+)$", handle.read(), re.M)) and on_dead is not None:
+            on_dead(dead[1])
+        handle.seek(0)
         handle.truncate()
-        handle.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        handle.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
+                     + (f"flow run {run_id}\n" if run_id else ""))
         handle.flush()
         try:
             yield
         finally:
+            handle.seek(0)
+            handle.truncate()
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 

@@ -45,6 +45,10 @@ CLASSES = {
     "params": ("a bad params.yaml value (every key of `tasks/core/config.py`: wrong type, out of "
                "range)", "exit 2 naming the key, nothing written; a missing `download.path` "
                "exits 1 naming it"),
+    "flow-kill": ("`kill -9` of the Prefect flow (`python -m flows.pipeline`) during train",
+                  "its watchdog marks the run Crashed and stops `dvc repro`, the stage and the "
+                  "ephemeral API server; the next flow run finds the dead run's lock and resumes "
+                  "training after its last finished epoch"),
     "security": ("symlinked outputs; keras `safe_mode`, no pickle, no shell strings (AST)",
                  "not followed by the stages (DVC's run-cache checkout does: see below); "
                  "the code checks hold"),
