@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test venv lock clean ui serve bench device-prep
+.PHONY: run test venv lock clean ui serve bench device-prep remote s3-local
 
 run: $(STAMP)
 	dvc repro
@@ -28,6 +28,18 @@ ui: $(STAMP)
 # Serve the flow as a deployment on flow.cron (CRON="*/30 * * * *" overrides); needs `make ui`.
 serve: $(STAMP)
 	PREFECT_API_URL=$${PREFECT_API_URL:-http://127.0.0.1:4200/api} python -m flows.serve $(if $(CRON),--cron "$(CRON)")
+
+# The team's DVC remote on any S3-compatible store: URL (s3://bucket/path) and ENDPOINT go in
+# .dvc/config (commit it); KEY and SECRET in .dvc/config.local (never committed).
+remote: $(STAMP)
+	python -m flows.remote "$(URL)" $(if $(ENDPOINT),--endpoint "$(ENDPOINT)") $(if $(KEY),--key "$(KEY)") $(if $(SECRET),--secret "$(SECRET)")
+
+# A local S3-compatible store to try the remote with (rclone, loopback only), until Ctrl-C:
+#   make s3-local DIR=/srv/dvc-store PORT=9000, then make remote URL=s3://dvc/dogs-vs-cats
+#   ENDPOINT=http://127.0.0.1:9000 KEY=key SECRET=secret
+s3-local: $(STAMP)
+	mkdir -p "$(or $(DIR),.s3-local)/dvc"
+	rclone serve s3 "$(or $(DIR),.s3-local)" --addr 127.0.0.1:$(or $(PORT),9000) --auth-key "$(or $(KEY),key),$(or $(SECRET),secret)"
 
 # Reinstall only when the lock changes; uninstall anything the lock no longer lists.
 $(STAMP): requirements.lock

@@ -94,6 +94,11 @@ def checkout(cwd: Path, stage: str) -> None:
                    cwd=cwd, env=env(), capture_output=True)
 
 
+def push(cwd: Path) -> str:
+    """`dvc push` to the default remote: what the run made, for the team."""
+    return dvc(cwd, "push")
+
+
 def metrics_diff(cwd: Path, rev: str) -> dict:
     """`dvc metrics diff <rev> --all --json`."""
     return json.loads(dvc(cwd, "metrics", "diff", rev, "--all", "--json") or "{}")

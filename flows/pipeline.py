@@ -56,6 +56,10 @@ def run_stages(params: Params, work: Path, title: str) -> dict[str, str]:
             artifacts.publish_failure(outcome, stage, state.message or state.name, title)
             state.result()  # raises the stage's StageFailed: the run fails with its message
         outcome[stage] = "cached" if state.name == "Cached" else "ran"
+    if params.flow.push:  # scheduled runs publish what they made to the team's DVC remote
+        said = dvc.push(work).strip().splitlines()
+        get_run_logger().info("flow.push: dvc push: %s", said[-1] if said else "done")
+        outcome["push"] = "pushed"
     return outcome
 
 

@@ -138,6 +138,7 @@ class Flow(_Section):
     compare_to: str = Field("main", min_length=1)  # git rev for the metrics-diff artifact
     download_retries: int = Field(2, ge=0, le=10, strict=True)
     lock_wait: int = Field(3600, ge=0, strict=True)  # seconds a run waits for one holding the lock
+    push: bool = Field(False, strict=True)  # `dvc push` to the default remote after a successful run
     timeouts: Timeouts = Timeouts()
 
 
