@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ..helpers.projects import env, new_project, ran, sh
 from ..helpers.s3 import KEY, SECRET, rclone_s3
@@ -38,12 +39,20 @@ def test_push_then_a_fresh_clone_pulls_and_reproduces_without_running_a_stage(tm
            s3.endpoint, "--key", KEY, "--secret", SECRET)
         assert KEY not in (first / ".dvc/config").read_text()  # credentials stay out of git
         assert KEY in (first / ".dvc/config.local").read_text()
-        dvc(first, "repro")
+        params = yaml.safe_load((first / "params.yaml").read_text())
+        params["flow"]["push"] = True  # the flow run publishes what it made
+        (first / "params.yaml").write_text(yaml.safe_dump(params))
+        flow_env = {**env(PREFECT_HOME=str(tmp_path / "prefect"))}
+        flow_env.pop("PREFECT_API_URL", None)
+        flow = subprocess.run([sys.executable, "-m", "flows.pipeline"], cwd=first, env=flow_env,
+                              capture_output=True, text=True, timeout=900)
+        assert flow.returncode == 0, flow.stdout[-3000:] + flow.stderr[-3000:]
+        assert "flow.push: dvc push" in flow.stdout + flow.stderr
+        assert s3.objects("dvc"), "the flow's push uploaded nothing"
+        assert "Everything is up to date" in dvc(first, "push")  # the flow pushed it all
         sh(first, "git", "add", "-A")
         sh(first, "git", "commit", "-qm", "first run")
         sh(first, "git", "push", "-q", str(origin), "main")
-        dvc(first, "push")
-        assert s3.objects("dvc"), "dvc push uploaded nothing"
 
         second = clone(origin, tmp_path / "second")
         dvc(second, "pull", **CREDENTIALS)
