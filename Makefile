@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test venv lock clean ui serve bench device-prep remote s3-local
+.PHONY: run test venv lock clean ui serve bench device-prep remote s3-local gate exps
 
 run: $(STAMP)
 	dvc repro
@@ -20,6 +20,19 @@ test: $(STAMP)
 	python -m pytest
 
 venv: $(STAMP)
+
+# For CI: the pipeline, then exit 1 naming the gate's reasons if it refused the model (a refused
+# model is otherwise a result: `dvc repro` exits 0 and data/export/refused.json says why).
+gate: $(STAMP)
+	dvc repro
+	python -m tasks.export --require-blessed
+
+# The experiments, in the columns people compare: the gate's decision and test accuracy and
+# loss, then only the params and metrics that differ between the rows (`dvc exp show` alone
+# lists every param and every code file it depends on: over 100 columns).
+exps: $(STAMP)
+	dvc exp show --only-changed --keep '$(EXPS_KEEP)'
+EXPS_KEEP := ^(blessed|test\.accuracy|test\.loss)$$
 
 # The Prefect UI at http://127.0.0.1:4200 (loopback only unless PREFECT_SERVER_API_HOST says so).
 ui: $(STAMP)

@@ -79,7 +79,7 @@ def run(root: Path, tag: str) -> None:
     shutil.rmtree(paths.array_cache, ignore_errors=True)  # cold: decoding is part of the run
     train_s = stage("train", root)
     evaluate_s = stage("evaluate", root)
-    scores = json.loads((paths.metrics / "evaluate.json").read_text())
+    scores = json.loads((paths.metrics / "evaluate.json").read_text())["test"]
     images = sum(1 for _ in (paths.split / "train").rglob("*.jpg"))
     label = f"book config ({train['model']} {train['image_size']}px, {train['epochs']} epochs, mini zip)"
     common = {"backend": train["backend"], "device": gpu_name(), "train_images": images}

@@ -23,7 +23,7 @@ def summary_markdown(params: Params, work: Path, outcome: dict[str, str], title:
     """The run's story in Markdown: data, validation, metrics, the gate's decision, exports."""
     paths = Paths(work)
     valid = _read(paths.metrics / "validate.json")
-    scores = _read(paths.metrics / "evaluate.json")
+    scores = _read(paths.metrics / "evaluate.json").get("test", {})
     gate = _read(paths.gate)
     parity = _read(paths.export / "parity.json").get("formats", {})
     s, t = params.split, params.train
@@ -43,7 +43,9 @@ def summary_markdown(params: Params, work: Path, outcome: dict[str, str], title:
                   if k in scores]
         lines.append(f"| n_test | {scores.get('n_test')} |")
     if gate:
-        verdict = "**blessed**: exported" if gate.get("blessed") else "**refused**: not exported"
+        refused = (paths.export / "refused.json").is_file()
+        verdict = ("**blessed**: exported" if gate.get("blessed") else
+                   f"**refused**: not exported{' (`data/export/refused.json`)' if refused else ''}")
         lines += ["", "## Gate", f"- {verdict}"] + [f"- {reason}" for reason in gate.get("reasons", [])]
     if parity:
         lines += ["", "## Export", f"Written to `{paths.export.relative_to(work)}`:",

@@ -1,5 +1,7 @@
 """Export stage: if the gate blessed the model, write it in each of export.formats, check
-every file against the Keras model on test images, and write a model card."""
+every file against the Keras model on test images, and write a model card. A model the gate
+refused is a result, not a failure: no format is written, only refused.json and the card say
+why, and the stage exits 0 (--require-blessed turns a refusal into exit 1, for CI)."""
 from __future__ import annotations
 
 import logging
@@ -15,7 +17,7 @@ from tasks.core.errors import StageError, write_refused
 from tasks.core.io import atomic_dir, read_json, sha256_file, write_json
 from tasks.core.paths import Paths
 from tasks.formats.writers import EXPORTERS, QUANTIZED
-from tasks.reports.model_card import model_card, to_markdown
+from tasks.reports.model_card import model_card, refusal_markdown, to_markdown
 from tasks.runtime.arrays import load_split
 
 log = logging.getLogger("tasks.export")
@@ -29,6 +31,7 @@ class ExportResult:
     formats: tuple[str, ...]
     parity: dict[str, dict]
     directory: str
+    refused: tuple[str, ...] = ()  # the gate's reasons when it did not bless the model
 
 
 def check_parity(fmt: str, predicted: np.ndarray, reference: np.ndarray) -> dict[str, object]:
@@ -47,24 +50,53 @@ def check_parity(fmt: str, predicted: np.ndarray, reference: np.ndarray) -> dict
     return {"max_abs_diff": diff, "label_agreement": agreement, "rule": rule, "passed": passed}
 
 
+def _reasons(gate: dict) -> list[str]:
+    return [str(reason) for reason in gate.get("reasons", ["no decision recorded"])]
+
+
+def require_blessed(paths: Paths) -> str:
+    """`--require-blessed`: the gate's decision on the model, or a StageError naming its
+    reasons when it did not bless it. Reads data/metrics/gate.json; exports nothing."""
+    gate = read_json(paths.gate, "evaluate")
+    if gate.get("blessed") is not True:
+        raise StageError(f"the gate refused the model ({paths.gate}): {'; '.join(_reasons(gate))}")
+    return f"blessed ({paths.gate}): {'; '.join(_reasons(gate))}"
+
+
 def run(params: Params, paths: Paths) -> ExportResult:
-    """Export the blessed model in every configured format, parity-checked, with a model card.
-    Any refusal also removes an older export, so it cannot pass for this model."""
+    """Export the blessed model in every configured format, parity-checked, with a model card,
+    or record the gate's refusal. Either way an older export is replaced, so it cannot pass for
+    this model; a failure removes it."""
     try:
-        return _export(params, paths)
+        gate = read_json(paths.gate, "evaluate")
+        if gate.get("blessed") is not True:
+            return _refuse(params, paths, gate)
+        return _export(params, paths, gate)
     except StageError:
         shutil.rmtree(paths.export, ignore_errors=True)
         raise
 
 
-def _export(params: Params, paths: Paths) -> ExportResult:
-    gate = read_json(paths.gate, "evaluate")
-    if gate.get("blessed") is not True:
-        reasons = "; ".join(map(str, gate.get("reasons", ["no decision recorded"])))
-        raise StageError(f"the model is not blessed, so nothing is exported: {reasons}")
+def _refuse(params: Params, paths: Paths, gate: dict) -> ExportResult:
+    """As TFX's Pusher skips an unblessed model: write no format, only the decision, the test
+    metrics and a card that says so, so the run completes and stays comparable."""
+    reasons, scores = _reasons(gate), paths.metrics / "evaluate.json"
+    test = read_json(scores, "evaluate").get("test")
+    if not isinstance(test, dict):
+        raise StageError(f"{scores}: no `test` metrics; rerun the evaluate stage")
+    refusal = {"exported": False, "reasons": reasons, "gate": gate, "test": test}
+    with atomic_dir(paths.export) as out:
+        write_json(out / "refused.json", refusal)
+        (out / "model_card.md").write_text(refusal_markdown(params, refusal))
+    log.warning("REFUSED: the gate did not bless the model, so no format is exported: %s "
+                "(recorded in %s)", "; ".join(reasons), paths.export / "refused.json")
+    return ExportResult((), {}, str(paths.export), tuple(reasons))
+
+
+def _export(params: Params, paths: Paths, gate: dict) -> ExportResult:
     if not paths.model.is_file():
         raise StageError(f"{paths.model}: not found; run the train stage first")
-    if gate.get("model_sha256") != sha256_file(paths.model):
+    if gate.get("model_sha256") != [sha256_file(paths.model)]:
         raise StageError(f"{paths.gate} blessed another model than {paths.model} (retrained since "
                          "evaluate ran?); run the evaluate stage first")
     x, _ = load_split(paths, "test", params.train.image_size)  # forks: before the backend starts
@@ -98,7 +130,9 @@ def _export(params: Params, paths: Paths) -> ExportResult:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m tasks.export`: see --help."""
-    return stage_main("export", __doc__, run, argv)
+    return stage_main("export", __doc__, run, argv, extras={"--require-blessed": (
+        "export nothing: exit 0 if data/metrics/gate.json blesses the model, else 1 naming the "
+        "gate's reasons (for CI, after `dvc repro`)", require_blessed)})
 
 
 if __name__ == "__main__":

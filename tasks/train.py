@@ -89,7 +89,7 @@ def run(params: Params, paths: Paths) -> TrainResult:
                        state.best_val_loss, name, round(seconds, 1))
 
 
-def _list_models() -> str:
+def _list_models(_: Paths) -> str:
     from tasks.networks import zoo  # imports keras: only now, after argument parsing
 
     return zoo.describe_all()

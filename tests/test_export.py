@@ -1,8 +1,10 @@
 """Export: blessed models ship in every format, each parity-checked against Keras, with a model
-card; an unblessed model ships nothing."""
+card; an unblessed model ships nothing but the record of its refusal, and exits 0."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -15,7 +17,7 @@ from tasks.core.io import write_json
 from tasks.core.paths import Paths
 from tasks.runtime.arrays import load_split
 
-from .conftest import tiny_params
+from .conftest import REPO, tiny_params, write_params
 
 ALL_FORMATS = ["keras", "savedmodel", "tflite", "tflite_int8", "onnx"]
 
@@ -70,14 +72,40 @@ def test_parity_rules():
     assert not flipped["passed"] and flipped["label_agreement"] == 0.75
 
 
-def test_unblessed_model_exports_nothing_and_removes_an_older_export(trained_project: Paths):
+def test_unblessed_model_is_a_result_not_a_failure(trained_project: Paths, tmp_path):
     evaluate.run(tiny_params(), trained_project)
     export.run(tiny_params(), trained_project)
     assert (trained_project.export / "model.keras").is_file()  # an earlier, blessed export
     write_json(trained_project.gate, evaluate.decide({"accuracy": 0.42}, Evaluate(min_accuracy=0.9)))
-    with pytest.raises(StageError, match="not blessed.*0.4200 < evaluate.min_accuracy 0.9"):
-        export.run(tiny_params(), trained_project)
-    assert not trained_project.export.exists()
+    params = write_params(tmp_path, tiny_params())
+    done = _export_cli(trained_project, "--params", str(params))
+    assert done.returncode == 0, done.stderr
+    assert "REFUSED" in done.stdout and "0.4200 < evaluate.min_accuracy 0.9" in done.stdout
+    # No format, only the decision: the old export is gone, the record says why, with the scores.
+    assert sorted(p.name for p in trained_project.export.iterdir()) == ["model_card.md", "refused.json"]
+    refused = json.loads((trained_project.export / "refused.json").read_text())
+    test = json.loads((trained_project.metrics / "evaluate.json").read_text())["test"]
+    assert refused["exported"] is False and refused["test"] == test
+    assert refused["reasons"] == ["test accuracy 0.4200 < evaluate.min_accuracy 0.9"]
+    card = (trained_project.export / "model_card.md").read_text()
+    assert "NOT EXPORTED" in card and "0.4200 < evaluate.min_accuracy 0.9" in card
+    assert f"Test accuracy {test['accuracy']:.4f}" in card
+
+
+def test_require_blessed_exits_1_naming_the_reasons_and_exports_nothing(paths: Paths):
+    write_json(paths.gate, evaluate.decide({"accuracy": 0.95}, Evaluate(min_accuracy=0.9)))
+    done = _export_cli(paths, "--require-blessed")
+    assert done.returncode == 0 and done.stdout.startswith("blessed") and not paths.export.exists()
+    write_json(paths.gate, evaluate.decide({"accuracy": 0.42}, Evaluate(min_accuracy=0.9)))
+    done = _export_cli(paths, "--require-blessed")
+    assert done.returncode == 1 and not paths.export.exists()
+    assert done.stderr.strip() == (f"error: export: the gate refused the model ({paths.gate}): "
+                                   "test accuracy 0.4200 < evaluate.min_accuracy 0.9")
+
+
+def _export_cli(paths: Paths, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tasks.export", "--root", str(paths.root), *args],
+                          cwd=REPO, capture_output=True, text=True)
 
 
 def test_a_format_failing_parity_exports_nothing(trained_project: Paths, monkeypatch):
@@ -95,6 +123,6 @@ def test_a_format_failing_parity_exports_nothing(trained_project: Paths, monkeyp
 def test_a_gate_for_another_model_is_refused(trained_project: Paths):
     evaluate.run(tiny_params(), trained_project)
     gate = json.loads(trained_project.gate.read_text())
-    write_json(trained_project.gate, {**gate, "model_sha256": "0" * 64})  # the model changed since
+    write_json(trained_project.gate, {**gate, "model_sha256": ["0" * 64]})  # the model changed since
     with pytest.raises(StageError, match="blessed another model"):
         export.run(tiny_params(), trained_project)

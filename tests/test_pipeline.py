@@ -20,7 +20,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_dvc_repro_runs_every_stage_then_nothing(project: Path):
     assert ran(sh(project, "dvc", "repro")) == set(STAGES)
     metrics = json.loads(sh(project, "dvc", "metrics", "show", "--json"))
-    evaluate = metrics[""]["data"]["data/metrics/evaluate.json"]["data"]
+    evaluate = metrics[""]["data"]["data/metrics/evaluate.json"]["data"]["test"]
     assert 0.0 <= evaluate["accuracy"] <= 1.0 and evaluate["n_test"] == 8
     assert (project / "data/export/model.keras").is_file()
     assert "up to date" in sh(project, "dvc", "status")

@@ -24,8 +24,8 @@ def test_training_writes_checkpoint_and_dvclive_logs(validated_project: Paths):
     assert not any("Random" in layer.__class__.__name__ for layer in model.layers)
     live = validated_project.live
     metrics = json.loads((live / "metrics.json").read_text())
-    assert metrics["step"] == 1 and {"train", "eval"} <= metrics.keys()
-    for split in ("train", "eval"):
+    assert metrics["step"] == 1 and metrics.keys() == {"train", "validation", "step"}
+    for split in ("train", "validation"):
         for name in ("accuracy", "loss"):
             rows = (live / "plots" / "metrics" / split / f"{name}.tsv").read_text().splitlines()
             assert rows[0].split("\t") == ["step", name] and len(rows) == 3

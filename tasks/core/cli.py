@@ -30,10 +30,11 @@ def error_prefix(stage: str) -> str:
 
 def stage_main(name: str, doc: str | None, run: Callable[[Params, Paths], object],
                argv: list[str] | None = None,
-               extras: dict[str, tuple[str, Callable[[], str]]] | None = None) -> int:
+               extras: dict[str, tuple[str, Callable[[Paths], str]]] | None = None) -> int:
     """Parse the shared flags, load params (failing before any work), run the stage, log its
-    result. `extras` maps a flag to (help, action): the flag prints the action's text instead of
-    running the stage. Returns the process exit code."""
+    result. `extras` maps a flag to (help, action): the flag prints the text the action returns
+    for the project instead of running the stage, or exits 1 with the StageError it raises.
+    Returns the process exit code."""
     parser = argparse.ArgumentParser(
         prog=f"python -m tasks.{name}", description=(doc or "").strip().splitlines()[0],
         epilog="Exit codes: 0 done, 1 the stage refused its input, 2 bad params.")
@@ -46,7 +47,11 @@ def stage_main(name: str, doc: str | None, run: Callable[[Params, Paths], object
     args = parser.parse_args(argv)
     for flag, (_, action) in (extras or {}).items():
         if getattr(args, flag.lstrip("-").replace("-", "_")):
-            print(action())
+            try:
+                print(action(Paths(args.root)))
+            except StageError as err:
+                print(f"{error_prefix(name)}{err}", file=sys.stderr)
+                return 1
             return 0
     logging.basicConfig(level=logging.INFO, stream=sys.stdout, force=True,
                         format=f"%(asctime)s %(levelname)s {tag(name)} %(message)s")

@@ -41,7 +41,7 @@ def model_card(params: Params, paths: Paths, model: keras.Model, parity: dict, o
                  "requested_per_class": params.split.model_dump(),
                  "counts": dict(Counter(f"{r['split']}/{r['label']}"
                                         for r in read_manifest(paths.accepted_manifest)))},
-        "metrics": read_json(paths.metrics / "evaluate.json", "evaluate"),
+        "metrics": read_json(paths.metrics / "evaluate.json", "evaluate"),  # {"test": ...}
         "gate": read_json(paths.gate, "evaluate"),
         "git_revision": _git_revision(paths.root),
         "files": {str(f.relative_to(out)): {"bytes": f.stat().st_size, "sha256": sha256_file(f)}
@@ -54,9 +54,22 @@ def model_card(params: Params, paths: Paths, model: keras.Model, parity: dict, o
     }
 
 
+def _scores(m: dict) -> str:
+    return (f"Test accuracy {m['accuracy']:.4f}, loss {m['loss']:.4f}, F1 {m['f1']:.4f}, "
+            f"ROC AUC {m['roc_auc']:.4f} on {m['n_test']} images")
+
+
+def refusal_markdown(params: Params, refusal: dict) -> str:
+    """The card of a model the gate refused: what it scored and why nothing was exported."""
+    reasons = "\n".join(f"- {reason}" for reason in refusal["reasons"])
+    return (f"# Model card: {params.train.model}: NOT EXPORTED\n\n"
+            "The gate (evaluate) did not bless this model, so no format was written; the "
+            f"decision is in `refused.json`.\n\n{reasons}\n\n- {_scores(refusal['test'])}\n")
+
+
 def to_markdown(card: dict) -> str:
     """The card as a short Markdown page."""
-    m = card["metrics"]
+    m = card["metrics"]["test"]
     rows = "\n".join(f"| {k} | {v['bytes']} | `{v['sha256'][:16]}` |" for k, v in card["files"].items())
     checks = "\n".join(f"| {f} | {p['max_abs_diff']:.2e} | {p['label_agreement']:.4f} | {p['rule']} |"
                        for f, p in card["parity"].items())
@@ -64,8 +77,7 @@ def to_markdown(card: dict) -> str:
             f"- Parameters: {card['parameters']:,}\n- Input: {card['input']}\n- Output: {card['output']}\n"
             f"- Data: {card['data']['source']}, images {card['data']['counts']}, manifest "
             f"sha256 `{card['data']['manifest_sha256'][:16]}`\n- Git revision: {card['git_revision']}\n"
-            f"- Test accuracy {m['accuracy']:.4f}, loss {m['loss']:.4f}, F1 {m['f1']:.4f}, "
-            f"ROC AUC {m['roc_auc']:.4f} on {m['n_test']} images\n\n"
+            f"- {_scores(m)}\n\n"
             f"| file | bytes | sha256 |\n|---|---|---|\n{rows}\n\n"
             "Parity against the Keras model:\n\n"
             "| format | max abs diff in p(dog) | label agreement | rule |\n"

@@ -16,8 +16,10 @@ class PipelineLive(Live):
         self._dvc_file = self._init_dvc_file()
 
     def log_epoch(self, logs: dict[str, float]) -> None:
-        """One epoch's Keras logs as train/<metric> and eval/<metric>, then the next step."""
+        """One epoch's Keras logs as train/<metric> and validation/<metric> (Keras' val_*),
+        then the next step. Named for the split, so `dvc metrics show` cannot mistake
+        validation/accuracy for evaluate's test.accuracy."""
         for name, value in logs.items():
-            split, metric = ("eval", name[4:]) if name.startswith("val_") else ("train", name)
+            split, metric = ("validation", name[4:]) if name.startswith("val_") else ("train", name)
             self.log_metric(f"{split}/{metric}", value)
         self.next_step()

@@ -5,6 +5,7 @@ parameters; a twin project run by `dvc repro` gives the dvc.lock to compare with
 """
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -81,6 +82,18 @@ def test_every_run_leaves_summary_metrics_diff_docs_and_progress(flown):
     again = {a["key"]: a for a in artifacts(pipeline(root=str(root), return_state=True)) if a["key"]}
     diff = again["metrics-diff"]
     assert diff["type"] == "table" and "accuracy" in diff["data"] and "main" in diff["description"]
+
+
+def test_a_refused_model_completes_the_run_and_its_summary_says_why(flown, tmp_path: Path):
+    root = tmp_path / "refused"
+    shutil.copytree(flown[0], root, symlinks=True)  # with its DVC cache: only evaluate and export rerun
+    write_params(root, evaluate={"min_accuracy": 1.0}, **FLOW)
+    state = pipeline(root=str(root), return_state=True)
+    assert state.is_completed() and state.result()["export"] == "ran"
+    summary = next(a["data"] for a in artifacts(state) if a["key"] == "dogs-vs-cats-summary")
+    assert "**refused**: not exported" in summary and "< evaluate.min_accuracy 1.0" in summary
+    assert "## Test metrics" in summary and "| accuracy |" in summary
+    assert sorted(p.name for p in (root / "data/export").iterdir()) == ["model_card.md", "refused.json"]
 
 
 def test_failed_validation_fails_the_run_with_its_message_and_stops(flown):
