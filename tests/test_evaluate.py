@@ -82,6 +82,7 @@ def test_evaluate_writes_pr_curve_and_gallery(trained_project: Paths):
     assert (trained_project.plots / "pr.csv").read_text().startswith("recall,precision")
     with Image.open(trained_project.misclassified) as png:
         assert png.format == "PNG" and png.width == 4 * 160
+        assert png.mode == "P"  # a palette PNG, as it is committed
 
 
 def _commit_baseline(root, accuracy: float, flat: bool = False) -> None:
