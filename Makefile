@@ -10,23 +10,27 @@ export PATH := $(BIN):$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test venv lock clean ui serve bench device-prep
+.PHONY: run test venv lock clean ui serve bench device-prep help
 
-run: $(STAMP)
+run: $(STAMP) ## the pipeline (dvc repro), then its metrics
 	dvc repro
 	dvc metrics show
 
-test: $(STAMP)
+test: $(STAMP) ## the test suite
 	python -m pytest
 
-venv: $(STAMP)
+venv: $(STAMP) ## create or refresh .venv from requirements.lock
+
+# Every target with its `## ` description; `run` stays the default.
+help: ## this list
+	@awk -F ':.*## ' '/^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # The Prefect UI at http://127.0.0.1:4200 (loopback only unless PREFECT_SERVER_API_HOST says so).
-ui: $(STAMP)
+ui: $(STAMP) ## the Prefect server and UI on http://127.0.0.1:4200
 	prefect server start
 
 # Serve the flow as a deployment on flow.cron (CRON="*/30 * * * *" overrides); needs `make ui`.
-serve: $(STAMP)
+serve: $(STAMP) ## serve the flow on flow.cron (CRON="..." overrides); needs make ui
 	PREFECT_API_URL=$${PREFECT_API_URL:-http://127.0.0.1:4200/api} python -m flows.serve $(if $(CRON),--cron "$(CRON)")
 
 # Reinstall only when the lock changes; uninstall anything the lock no longer lists.
@@ -40,7 +44,7 @@ $(STAMP): requirements.lock
 
 # Every CPU figure (about 15 min on 2 cores), written to bench/results/cpu-<date>.json, then
 # the README's table. The GPU part runs on a GPU machine: see "Performance" in README.md.
-bench: $(STAMP)
+bench: $(STAMP) ## every CPU benchmark (about 15 min), then the README table
 	python -m bench.orchestration --repeats 3
 	python -m bench.data
 	python -m bench.seed
@@ -55,7 +59,7 @@ bench: $(STAMP)
 # call): Python 3.12 wheels of what that machine lacks, the book run's validated photos, and
 # the commit measured.
 MANYLINUX := $(foreach n,2_28 2_27 2_17,--platform manylinux_$(n)_x86_64) --platform manylinux2014_x86_64
-device-prep: $(STAMP)
+device-prep: $(STAMP) ## what bench/device.sh needs on the GPU machine, in .device/
 	rm -rf .device/wheels
 	python -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
 		--implementation cp $(MANYLINUX) -d .device/wheels -r bench/device-requirements.txt \
@@ -65,12 +69,12 @@ device-prep: $(STAMP)
 	@du -sh .device
 
 # Re-resolve the direct dependencies of pyproject.toml into an exact lock, in a scratch venv.
-lock:
+lock: ## re-resolve pyproject.toml into requirements.lock
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/python -m pip install --quiet ".[test]" wheel
 	echo "# Exact versions of the whole environment, Python 3.11 on Linux x86_64. Regenerate with: make lock" > requirements.lock
 	.venv-lock/bin/python -m pip freeze --all --exclude pip --exclude dogs-vs-cats-pipeline >> requirements.lock
 	rm -rf .venv-lock
 
-clean:
+clean: ## remove .venv
 	rm -rf $(VENV)
