@@ -96,7 +96,7 @@ def prefect_server(workdir: Path, cwd: Path | None = None) -> Iterator[Server]:
     cmd = [sys.executable, "-m", "prefect", "server", "start", "--port", str(port)]
     with started(cmd, cwd or workdir, environ, log) as proc:
         wait_for("the server's health check", lambda: httpx.get(f"{api}/health", timeout=5).is_success,
-                 120, [log])
+                 180, [log])  # a first start creates the database: slow on a busy machine
         yield Server(port, api, environ, log, proc)
 
 
