@@ -10,47 +10,51 @@ export PATH := $(BIN):$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test venv lock clean ui serve bench device-prep remote s3-local gate exps
+.PHONY: run test venv lock clean ui serve bench device-prep help remote s3-local gate exps
 
-run: $(STAMP)
+run: $(STAMP) ## the pipeline (dvc repro), then its metrics
 	dvc repro
 	dvc metrics show
 
-test: $(STAMP)
+test: $(STAMP) ## the test suite
 	python -m pytest
 
-venv: $(STAMP)
+venv: $(STAMP) ## create or refresh .venv from requirements.lock
+
+# Every target with its `## ` description; `run` stays the default.
+help: ## this list
+	@awk -F ':.*## ' '/^[a-z0-9-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # For CI: the pipeline, then exit 1 naming the gate's reasons if it refused the model (a refused
 # model is otherwise a result: `dvc repro` exits 0 and data/export/refused.json says why).
-gate: $(STAMP)
+gate: $(STAMP) ## for CI: the pipeline, then exit 1 naming the reasons if the gate refused the model
 	dvc repro
 	python -m tasks.export --require-blessed
 
 # The experiments, in the columns people compare: the gate's decision and test accuracy and
 # loss, then only the params and metrics that differ between the rows (`dvc exp show` alone
 # lists every param and every code file it depends on: over 100 columns).
-exps: $(STAMP)
+exps: $(STAMP) ## the experiments in the columns people compare (blessed, test.*)
 	dvc exp show --only-changed --keep '$(EXPS_KEEP)'
 EXPS_KEEP := ^(blessed|test\.accuracy|test\.loss)$$
 
 # The Prefect UI at http://127.0.0.1:4200 (loopback only unless PREFECT_SERVER_API_HOST says so).
-ui: $(STAMP)
+ui: $(STAMP) ## the Prefect server and UI on http://127.0.0.1:4200
 	prefect server start
 
 # Serve the flow as a deployment on flow.cron (CRON="*/30 * * * *" overrides); needs `make ui`.
-serve: $(STAMP)
+serve: $(STAMP) ## serve the flow on flow.cron (CRON="..." overrides); needs make ui
 	PREFECT_API_URL=$${PREFECT_API_URL:-http://127.0.0.1:4200/api} python -m flows.serve $(if $(CRON),--cron "$(CRON)")
 
 # The team's DVC remote on any S3-compatible store: URL (s3://bucket/path) and ENDPOINT go in
 # .dvc/config (commit it); KEY and SECRET in .dvc/config.local (never committed).
-remote: $(STAMP)
+remote: $(STAMP) ## the team DVC remote: URL=s3://... ENDPOINT=... KEY=... SECRET=...
 	python -m flows.remote "$(URL)" $(if $(ENDPOINT),--endpoint "$(ENDPOINT)") $(if $(KEY),--key "$(KEY)") $(if $(SECRET),--secret "$(SECRET)")
 
 # A local S3-compatible store to try the remote with (rclone, loopback only), until Ctrl-C:
 #   make s3-local DIR=/srv/dvc-store PORT=9000, then make remote URL=s3://dvc/dogs-vs-cats
 #   ENDPOINT=http://127.0.0.1:9000 KEY=key SECRET=secret
-s3-local: $(STAMP)
+s3-local: $(STAMP) ## a local S3 store (rclone) on 127.0.0.1:9000 to try the remote
 	mkdir -p "$(or $(DIR),.s3-local)/dvc"
 	rclone serve s3 "$(or $(DIR),.s3-local)" --addr 127.0.0.1:$(or $(PORT),9000) --auth-key "$(or $(KEY),key),$(or $(SECRET),secret)"
 
@@ -65,7 +69,7 @@ $(STAMP): requirements.lock
 
 # Every CPU figure (about 15 min on 2 cores), written to bench/results/cpu-<date>.json, then
 # the README's table. The GPU part runs on a GPU machine: see "Performance" in README.md.
-bench: $(STAMP)
+bench: $(STAMP) ## every CPU benchmark (about 15 min), then the README table
 	python -m bench.orchestration --repeats 3
 	python -m bench.data
 	python -m bench.seed
@@ -80,7 +84,7 @@ bench: $(STAMP)
 # call): Python 3.12 wheels of what that machine lacks, the book run's validated photos, and
 # the commit measured.
 MANYLINUX := $(foreach n,2_28 2_27 2_17,--platform manylinux_$(n)_x86_64) --platform manylinux2014_x86_64
-device-prep: $(STAMP)
+device-prep: $(STAMP) ## what bench/device.sh needs on the GPU machine, in .device/
 	rm -rf .device/wheels
 	python -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
 		--implementation cp $(MANYLINUX) -d .device/wheels -r bench/device-requirements.txt \
@@ -90,12 +94,12 @@ device-prep: $(STAMP)
 	@du -sh .device
 
 # Re-resolve the direct dependencies of pyproject.toml into an exact lock, in a scratch venv.
-lock:
+lock: ## re-resolve pyproject.toml into requirements.lock
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/python -m pip install --quiet ".[test]" wheel
 	echo "# Exact versions of the whole environment, Python 3.11 on Linux x86_64. Regenerate with: make lock" > requirements.lock
 	.venv-lock/bin/python -m pip freeze --all --exclude pip --exclude dogs-vs-cats-pipeline >> requirements.lock
 	rm -rf .venv-lock
 
-clean:
+clean: ## remove .venv
 	rm -rf $(VENV)

@@ -2,11 +2,12 @@
 
 DVC alone decides whether a stage reruns or is skipped, so a Prefect run and `dvc repro` do the
 same versioned work and leave the same dvc.lock. Prefect adds retries, timeouts, run history,
-artifacts, schedules and the UI. Run it once with `python -m flows.pipeline`; serve it on a
-schedule with `python -m flows.serve`.
+artifacts, schedules and the UI. Run it once with `python -m flows.pipeline` (`--help` lists its
+options); serve it on a schedule with `python -m flows.serve`.
 """
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import yaml
@@ -18,7 +19,7 @@ from flows import artifacts, dvc, watchdog
 from flows.stage import dvc_stage
 from flows.workspace import experiment_workspace, save_experiment, workspace_lock
 from tasks.core.config import Params
-from tasks.core.params_file import parse_params
+from tasks.core.params_file import ParamsError, parse_params
 
 # The flow parameters most people change, and the params.yaml keys they set.
 OVERRIDES = {"source": "download.source", "model": "train.model", "epochs": "train.epochs",
@@ -101,8 +102,37 @@ def pipeline(root: str = ".", source: str | None = None, model: str | None = Non
         return {**outcome, "experiment": name}
 
 
-if __name__ == "__main__":
-    final = pipeline(return_state=True)
+def parse_args(argv: list[str] | None = None) -> dict[str, object]:
+    """The flow's keyword arguments from the command line: one option per flow parameter."""
+    parser = argparse.ArgumentParser(
+        prog="python -m flows.pipeline",
+        description="Run the pipeline once as a Prefect flow, like `dvc repro`. With no PREFECT_API_URL, "
+                    "Prefect starts a temporary server for the run. Options that differ from params.yaml "
+                    "make the run a DVC experiment; params.yaml is left as it is.")
+    parser.add_argument("--root", type=Path, default=Path("."), help="project root (default: .)")
+    for arg, key in OVERRIDES.items():
+        kind = int if arg in ("epochs", "image_size") else str
+        parser.add_argument(f"--{arg.replace('_', '-')}", type=kind, metavar=arg.upper(),
+                            help=f"sets {key} for this run (default: as in params.yaml)")
+    parser.add_argument("--experiment", help="the experiment's name (default: the flow run's name)")
+    args = vars(parser.parse_args(argv))
+    return {**args, "root": str(args["root"])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Check the options against params.yaml (a bad value fails naming the key, before any stage and
+    before Prefect starts), then run the flow once; exit 1 if the run does not complete."""
+    kwargs = parse_args(argv)
+    try:
+        resolve(Path(kwargs["root"]).resolve(), kwargs)
+    except (ParamsError, OSError, yaml.YAMLError) as err:
+        raise SystemExit(f"error: {err}") from None
+    final = pipeline(**kwargs, return_state=True)
     if not final.is_completed():  # the logs above hold the details; end with the one line that matters
         raise SystemExit(f"error: flow run {final.name}: {final.message}")
     print(final.result())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
