@@ -1,0 +1,43 @@
+"""Talking to a Prefect server's API about work pools, deployments and flow runs, for the tests."""
+from __future__ import annotations
+
+import contextlib
+from types import SimpleNamespace
+
+import httpx
+import psutil
+
+from ..flows.test_prefect_server import FINAL, wait_for
+
+
+def online(api: str, pool: str) -> list[str]:
+    """Names of the pool's workers the server counts as online."""
+    found = httpx.post(f"{api}/work_pools/{pool}/workers/filter", json={"limit": 10, "offset": 0}, timeout=10)
+    return [w["name"] for w in found.json() if w["status"] == "ONLINE"]
+
+
+def trigger(team: SimpleNamespace, deployment: str, **parameters: object) -> str:
+    """Create a run of `dogs-vs-cats/<deployment>`, as `prefect deployment run` does; its id."""
+    dep = httpx.get(f"{team.api}/deployments/name/dogs-vs-cats/{deployment}", timeout=10).json()
+    made = httpx.post(f"{team.api}/deployments/{dep['id']}/create_flow_run",
+                      json={"parameters": parameters}, timeout=10)
+    made.raise_for_status()
+    return made.json()["id"]
+
+
+def run_of(team: SimpleNamespace, run_id: str) -> dict:
+    return httpx.get(f"{team.api}/flow_runs/{run_id}", timeout=10).json()
+
+
+def finished(team: SimpleNamespace, run_id: str, seconds: float) -> dict:
+    """The flow run once it is in a final state."""
+    return wait_for(f"flow run {run_id} to finish", lambda: (r := run_of(team, run_id))["state"]["type"]
+                    in FINAL and r, seconds, list(team.logs.values()))
+
+
+def process_view(pid: int) -> tuple[dict[str, str], str] | None:
+    """(environment, working directory) of a live process, as the worker started it."""
+    with contextlib.suppress(psutil.Error):
+        proc = psutil.Process(pid)
+        return proc.environ(), proc.cwd()
+    return None
