@@ -25,7 +25,7 @@ import pytest
 
 from ..conftest import REPO
 from ..helpers.projects import api_filter, env, new_project, sh
-from ..helpers.workers import finished, online, process_view, run_of, trigger
+from ..helpers.workers import call, finished, online, process_view, run_of, trigger
 from .test_prefect_server import FINAL, free_port, started, wait_for
 
 pytestmark = pytest.mark.slow
@@ -78,7 +78,7 @@ def test_each_run_goes_to_its_own_pool(team):
 
 
 def test_a_pool_limit_of_one_queues_the_second_run(team):
-    assert httpx.get(f"{team.api}/work_pools/gpu", timeout=10).json()["concurrency_limit"] == 1
+    assert call("GET", f"{team.api}/work_pools/gpu")["concurrency_limit"] == 1
     ids = [trigger(team, "gpu"), trigger(team, "gpu")]
     seen, views = set(), []
     deadline = time.monotonic() + 600
@@ -146,7 +146,7 @@ def test_a_killed_worker_leaves_its_run_to_finish(team):
     time.sleep(2)
     assert psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     wait_for("the server to see the worker gone", lambda: not online(team.api, "cpu"), 120, [])
-    assert httpx.get(f"{team.api}/work_pools/cpu", timeout=10).json()["status"] == "NOT_READY"
+    assert call("GET", f"{team.api}/work_pools/cpu")["status"] == "NOT_READY"
     run = finished(team, run_id, 900)
     assert run["state"]["type"] == "COMPLETED", run["state"]
     tasks = api_filter("task_runs", {"flow_runs": {"id": {"any_": [run_id]}}}, team.api)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from types import SimpleNamespace
 
 import httpx
@@ -10,23 +11,32 @@ import psutil
 from ..flows.test_prefect_server import FINAL, wait_for
 
 
+def call(method: str, url: str, **kwargs) -> dict | list:
+    """One API call, tried again for up to a minute while a busy server answers 503 (SQLite locked,
+    as Prefect's own client does); the JSON answer."""
+    deadline = time.monotonic() + 60
+    while (answer := httpx.request(method, url, timeout=30, **kwargs)).status_code == 503:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    answer.raise_for_status()
+    return answer.json()
+
+
 def online(api: str, pool: str) -> list[str]:
     """Names of the pool's workers the server counts as online."""
-    found = httpx.post(f"{api}/work_pools/{pool}/workers/filter", json={"limit": 10, "offset": 0}, timeout=10)
-    return [w["name"] for w in found.json() if w["status"] == "ONLINE"]
+    found = call("POST", f"{api}/work_pools/{pool}/workers/filter", json={"limit": 10, "offset": 0})
+    return [w["name"] for w in found if w["status"] == "ONLINE"]
 
 
 def trigger(team: SimpleNamespace, deployment: str, **parameters: object) -> str:
     """Create a run of `dogs-vs-cats/<deployment>`, as `prefect deployment run` does; its id."""
-    dep = httpx.get(f"{team.api}/deployments/name/dogs-vs-cats/{deployment}", timeout=10).json()
-    made = httpx.post(f"{team.api}/deployments/{dep['id']}/create_flow_run",
-                      json={"parameters": parameters}, timeout=10)
-    made.raise_for_status()
-    return made.json()["id"]
+    dep = call("GET", f"{team.api}/deployments/name/dogs-vs-cats/{deployment}")
+    return call("POST", f"{team.api}/deployments/{dep['id']}/create_flow_run", json={"parameters": parameters})["id"]
 
 
 def run_of(team: SimpleNamespace, run_id: str) -> dict:
-    return httpx.get(f"{team.api}/flow_runs/{run_id}", timeout=10).json()
+    return call("GET", f"{team.api}/flow_runs/{run_id}")
 
 
 def finished(team: SimpleNamespace, run_id: str, seconds: float) -> dict:
