@@ -81,8 +81,9 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--parallel {args.parallel}: at least one run at a time")
     except ValueError as err:
         parser.exit(2, f"error: {err}\n")
-    state = sweep(model=args.model, image_size=args.image_size, epochs=args.epochs,
-                  deployment=args.deployment, parallel=args.parallel, root=args.root, return_state=True)
+    state = asyncio.run(sweep(model=args.model, image_size=args.image_size, epochs=args.epochs,
+                              deployment=args.deployment, parallel=args.parallel, root=args.root,
+                              return_state=True))
     if not state.is_completed():
         raise SystemExit(f"error: sweep {state.name}: {state.message}")
     for row in state.result():
