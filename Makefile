@@ -103,3 +103,23 @@ lock: ## re-resolve pyproject.toml into requirements.lock
 
 clean: ## remove .venv
 	rm -rf $(VENV)
+
+# Prefect work pools and workers (README "Working as a team"). Point PREFECT_API_URL at the
+# team's server first. `make deploy` creates the cpu and gpu process pools with their
+# concurrency limits and applies prefect.yaml; `make worker POOL=gpu` runs a worker in this
+# checkout until Ctrl-C. PROJECT_DIR is where the runs work on the worker's machine.
+POOL ?= cpu
+CPU_LIMIT ?= 2
+GPU_LIMIT ?= 1
+GPU_DEVICES ?= 0
+PROJECT_DIR ?= $(CURDIR)
+.PHONY: pools deploy worker
+
+pools: $(STAMP)
+	python -m flows.pools cpu=$(CPU_LIMIT) gpu=$(GPU_LIMIT)
+
+deploy: pools
+	PROJECT_DIR=$(PROJECT_DIR) GPU_DEVICES=$(GPU_DEVICES) prefect --no-prompt deploy --all
+
+worker: $(STAMP)
+	prefect worker start --pool $(POOL) --name $(POOL)-$$(hostname) --no-create-pool-if-not-found
