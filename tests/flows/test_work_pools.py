@@ -24,9 +24,9 @@ import psutil
 import pytest
 
 from ..conftest import REPO
+from ..helpers.prefect_server import FINAL, free_port, started, wait_for
 from ..helpers.projects import api_filter, env, new_project, sh
 from ..helpers.workers import call, finished, online, process_view, run_of, trigger
-from ..helpers.prefect_server import FINAL, free_port, started, wait_for
 
 pytestmark = pytest.mark.slow
 WAITING = {"SCHEDULED", "PENDING"}  # a run a pool holds back has not been submitted yet
