@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
@@ -18,7 +17,7 @@ from flows import artifacts, dvc
 from flows.stage import dvc_stage
 from flows.workspace import experiment_workspace, save_experiment, workspace_lock
 from tasks.core.config import Params
-from tasks.core.params_file import parse_params
+from tasks.core.params_file import parse_params, read_params_file
 
 # The flow parameters most people change, and the params.yaml keys they set.
 OVERRIDES = {"source": "download.source", "model": "train.model", "epochs": "train.epochs",
@@ -29,7 +28,7 @@ def resolve(root: Path, given: dict[str, object]) -> tuple[Params, dict[str, obj
     """params.yaml with the flow's parameters applied, checked like any params (a bad value
     fails the run before any stage, naming the key), and the keys that actually differ."""
     path = root / "params.yaml"
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = read_params_file(path)  # as DVC reads it; aliases and duplicate keys refused
     changed = {}
     for arg, key in OVERRIDES.items():
         section, leaf = key.split(".")
