@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import yaml
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
@@ -19,7 +18,7 @@ from flows import artifacts, dvc, watchdog
 from flows.stage import dvc_stage
 from flows.workspace import experiment_workspace, save_experiment, workspace_lock
 from tasks.core.config import Params
-from tasks.core.params_file import ParamsError, parse_params
+from tasks.core.params_file import ParamsError, parse_params, read_params_file
 
 # The flow parameters most people change, and the params.yaml keys they set.
 OVERRIDES = {"source": "download.source", "model": "train.model", "epochs": "train.epochs",
@@ -30,7 +29,7 @@ def resolve(root: Path, given: dict[str, object]) -> tuple[Params, dict[str, obj
     """params.yaml with the flow's parameters applied, checked like any params (a bad value
     fails the run before any stage, naming the key), and the keys that actually differ."""
     path = root / "params.yaml"
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = read_params_file(path)  # as DVC reads it; aliases and duplicate keys refused
     changed = {}
     for arg, key in OVERRIDES.items():
         section, leaf = key.split(".")
@@ -125,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     kwargs = parse_args(argv)
     try:
         resolve(Path(kwargs["root"]).resolve(), kwargs)
-    except (ParamsError, OSError, yaml.YAMLError) as err:
+    except (ParamsError, OSError) as err:
         raise SystemExit(f"error: {err}") from None
     final = pipeline(**kwargs, return_state=True)
     if not final.is_completed():  # the logs above hold the details; end with the one line that matters

@@ -16,7 +16,7 @@ from tasks.core.errors import StageError, write_refused, writing
 from tasks.core.io import atomic_dir, sha256_file
 from tasks.core.paths import LABELS, Paths
 from tasks.sources import sample
-from tasks.sources.extract import CorruptArchive, Seen, copy_folder, extract_zip
+from tasks.sources.extract import CorruptArchive, Found, copy_folder, extract_zip
 from tasks.sources.sample import write_sample_archive
 
 log = logging.getLogger("tasks.download")
@@ -34,6 +34,7 @@ class DownloadResult:
     sha256: str
     counts: dict[str, int]
     synthetic: bool
+    skipped: int = 0  # files in the source without a cat/dog label and index
 
 
 def archive_path(cfg: Download, seed: int, paths: Paths) -> Path:
@@ -64,13 +65,25 @@ def _discard_if_bad(dest: Path, sha256: str | None) -> None:
     dest.unlink()
 
 
+def local_source(cfg: Download, paths: Paths) -> Path:
+    """download.path, a relative one read from the project root (where DVC, which tracks it as
+    a dependency, reads it too), not from the current directory."""
+    source = cfg.path if cfg.path.is_absolute() else paths.root / cfg.path
+    if not source.exists():
+        raise StageError(f"download.path: {source} does not exist")
+    return source
+
+
+def _report_skipped(skipped: list[str]) -> None:
+    if skipped:
+        log.info("skipped %d files without a cat/dog label and index (e.g. %s)", len(skipped),
+                    ", ".join(repr(s) for s in skipped[:3]))
+
+
 def fetch(cfg: Download, seed: int, paths: Paths) -> Path:
     """Return the archive (or folder) for the configured source, fetching it if needed."""
     if cfg.source == "local":
-        assert cfg.path is not None
-        if not cfg.path.exists():
-            raise StageError(f"download.path: {cfg.path} does not exist")
-        return cfg.path
+        return local_source(cfg, paths)
     paths.downloads.mkdir(parents=True, exist_ok=True)
     dest = archive_path(cfg, seed, paths)
     if cfg.source == "sample":
@@ -81,6 +94,8 @@ def fetch(cfg: Download, seed: int, paths: Paths) -> Path:
                                      ).replace(dest)
         return dest
     _discard_if_bad(dest, cfg.sha256)
+    if dest.is_file():  # a whole archive from an earlier run: gdown would only ask the server again
+        return dest
     where = cfg.gdrive_id if cfg.source == "gdown" else cfg.url
     what = {"id": where} if cfg.source == "gdown" else {"url": where}
     try:
@@ -107,23 +122,25 @@ def run(params: Params, paths: Paths) -> DownloadResult:
         if cfg.source in ("gdown", "url"):
             source.unlink()  # the next run fetches it again instead of reusing a bad copy
         raise StageError(f"{source}: sha256 mismatch: expected {cfg.sha256}, got {digest}")
-    seen: Seen = {}
+    found = Found()
     try:
         with atomic_dir(paths.raw) as out:
             if source.is_dir():
-                copy_folder(source, out, seen)
+                copy_folder(source, out, found)
             else:
-                extract_zip(source, out, seen, str(source))
-            counts = {label: sum(1 for k in seen if k[0] == label) for label in LABELS}
+                extract_zip(source, out, found, str(source))
+            _report_skipped(found.skipped)
+            counts = {label: sum(1 for k in found.images if k[0] == label) for label in LABELS}
             if not all(counts.values()):
                 raise StageError(f"{source}: found {counts} labelled images; expected cats and "
                                  "dogs named cat.N.jpg/dog.N.jpg or in cat(s)/ and dog(s)/ folders")
     except CorruptArchive:
         if cfg.source in ("gdown", "url"):
             source.unlink()  # as for a sha256 mismatch: fetch it again next run
-        raise
+        raise  # any other refusal is about what a whole archive holds: a new copy would be the same
     log.info("data/raw holds %d cats and %d dogs from %s", counts["cat"], counts["dog"], source)
-    return DownloadResult(cfg.source, str(source), digest, counts, cfg.source == "sample")
+    return DownloadResult(cfg.source, str(source), digest, counts, cfg.source == "sample",
+                          len(found.skipped))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -59,7 +59,8 @@ def write_params(root: Path, params: Params) -> Path:
 
 def make_project(root: Path, params: Params) -> Path:
     """A fresh git + DVC project at `root`: this checkout's pipeline code, and `params`."""
-    for item in ("tasks", "flows", "dvc.yaml", "prefect.toml", ".gitignore", "data/.gitignore"):
+    for item in ("tasks", "flows", "dvc.yaml", "prefect.toml", ".gitignore", "data/.gitignore",
+                 "data/local"):
         src = REPO / item
         if src.is_dir():
             shutil.copytree(src, root / item, ignore=shutil.ignore_patterns("__pycache__"))

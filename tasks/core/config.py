@@ -16,13 +16,14 @@ from pydantic import (
     model_validator,
 )
 
+LOCAL_DEFAULT = "data/local"  # the committed folder download.path names by default
 BOOK_GDRIVE_ID = "18uC7WTuEXKJDDxbj-Jq6EjzpFrgE7IAd"
 MODEL_NAMES = ("simple", "residual", "xception_mini", "resnet18", "resnet34", "resnet50")
 EXPORT_FORMATS = ("keras", "savedmodel", "tflite", "tflite_int8", "onnx")
 # `simple` has five unpadded 3x3 convs and four 2x2 pools: below 78 px nothing is left to pool.
 MIN_IMAGE_SIZE = {"simple": 78}
-# A hardware knob: auto (tasks/runtime/backend.py decides), on or off. YAML 1.1 reads an unquoted on/off
-# as a boolean, so booleans are accepted too.
+# A hardware knob: auto (tasks/runtime/backend.py decides), on or off. params.yaml is YAML 1.2, where
+# on/off are text, but true/false (or a YAML 1.1 reader) give booleans, so booleans are accepted too.
 Knob = Annotated[Literal["auto", "on", "off"],
                  BeforeValidator(lambda v: ("on" if v else "off") if isinstance(v, bool) else v)]
 
@@ -38,11 +39,25 @@ class Base(_Section):
 
 class Download(_Section):
     source: Literal["sample", "gdown", "url", "local"] = "sample"
-    path: Path | None = None
+    # A file or folder, relative to the project root. dvc.yaml lists `${download.path}` as a
+    # dependency of download, so DVC notices a replaced archive; it must exist whatever the source
+    # (data/local, committed, does) and DVC reads it literally.
+    path: Path = Path(LOCAL_DEFAULT)
     url: str | None = None
     gdrive_id: str = Field(BOOK_GDRIVE_ID, min_length=10, pattern=r"^[A-Za-z0-9_-]+$")
     sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
     sample_per_class: int = Field(1200, ge=1, le=20_000, strict=True)
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _a_literal_path(cls, path: object) -> object:
+        if path is None or path == "":
+            raise ValueError(f"must name a file or folder: DVC tracks it as a dependency of "
+                             f"download, whatever the source (the default is {LOCAL_DEFAULT})")
+        if str(path).startswith("~"):
+            raise ValueError("~ is not expanded (DVC, which tracks this path, reads it literally): "
+                             "write the full path")
+        return path
 
     @field_validator("url")
     @classmethod
@@ -53,8 +68,6 @@ class Download(_Section):
 
     @model_validator(mode="after")
     def _source_needs_its_key(self) -> Download:
-        if self.source == "local" and self.path is None:
-            raise ValueError("source 'local' needs download.path")
         if self.source == "url" and self.url is None:
             raise ValueError("source 'url' needs download.url")
         return self

@@ -12,7 +12,7 @@ from pathlib import Path
 LABELS = ("cat", "dog")
 SPLITS = ("train", "validation", "test")
 # The one raw layout every source is normalised to: data/raw/cat.12.jpg, data/raw/dog.7.jpg.
-RAW_NAME = re.compile(r"^(cat|dog)\.(\d+)\.jpg$")
+RAW_NAME = re.compile(r"^(cat|dog)\.([0-9]+)\.jpg$")
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,8 @@ def test_model_defaults_are_the_books_recipe():
     ({"evaluate": {"min_accuracy": 1.5}}, "evaluate.min_accuracy"),
     ({"download": {"sha256": "abc"}}, "download.sha256"),
     ({"download": {"source": "ftp"}}, "download.source"),
-    ({"download": {"source": "local"}}, "download.path"),
+    ({"download": {"source": "local", "path": None}}, "download.path: Value error, must name a file"),
+    ({"download": {"path": "~/dogs-vs-cats.zip"}}, "download.path: Value error, ~ is not expanded"),
     ({"download": {"source": "url", "url": "file:///etc/passwd"}}, "download.url"),
     ({"export": {"formats": []}}, "export.formats"),
 ])

@@ -27,24 +27,35 @@ CLASSES = {
               "exit 1, `error: <stage>: cannot write <path>: File too large`, no traceback; the "
               "old output kept, or withdrawn where it could pass for new (evaluate's gate, "
               "export); the next `dvc repro` restores"),
-    "download": ("a download cut off, or left partial or truncated (url source)",
-                 "resumed or fetched again; sha256 verified"),
+    "download": ("a download cut off, or left partial or truncated, or refused for what it holds "
+                 "(url source)",
+                 "resumed or fetched again; sha256 verified; an archive refused for its content "
+                 "is kept, not fetched again"),
     "concurrent": ("two runs at once: `dvc repro` twice, `dvc repro` and the Prefect flow",
                    "a second `dvc repro` is refused by DVC's rwlock, naming the path and PID; "
                    "the flow waits (`flow.lock_wait`) and then completes, or gives up naming "
                    "the lock; afterwards `dvc status` is clean and `dvc.lock` equal"),
     "hand-edit": ("an output deleted or edited by hand",
                   "`dvc status` names the stage; `dvc repro` rebuilds it, equal"),
-    "archive": ("a bad archive (zip-slip, absolute, symlink, bombs, truncated, corrupt, "
-                "sha256, one class)",
-                "exit 1 naming the entry or archive; `data/raw` kept; nothing written outside "
-                "`data/`"),
+    "archive": ("a bad archive (zip-slip, absolute, symlink, bombs, also across nested zips, "
+                "truncated, corrupt, sha256, one class, a duplicate or overlong index, a tar.gz or "
+                "a photo as the archive)",
+                "exit 1 naming the entry or archive and what is wrong (\"corrupt\" only when it "
+                "is); `data/raw` kept; nothing written outside `data/`"),
+    "source": ("a local source (`download.path`): an archive rebuilt in place, a folder that "
+               "gains a photo, a relative path from another directory, unlabelled or non-ASCII "
+               "names inside",
+               "`dvc status` names download and `dvc repro` reruns it, nothing when unchanged; "
+               "read from the project root; unlabelled files counted and named, not taken"),
     "image": ("a bad image or split (decode, format, mode, size, pixel cap, leakage, counts)",
               "exit 1 naming file and rule, no accepted manifest; or quarantined with "
               "`on_failure: quarantine`"),
     "params": ("a bad params.yaml value (every key of `tasks/core/config.py`: wrong type, out of "
-               "range)", "exit 2 naming the key, nothing written; a missing `download.path` "
-               "exits 1 naming it"),
+               "range; `~` in `download.path`), a YAML alias bomb, a duplicated key, values YAML "
+               "1.1 and 1.2 read differently (`017`, `1:00`)",
+               "exit 2 naming the key (the alias, the duplicate and its lines) in under a second, "
+               "nothing written; values read as DVC reads them; a missing `download.path` exits "
+               "1 naming it"),
     "flow-kill": ("`kill -9` of the Prefect flow (`python -m flows.pipeline`) during train",
                   "its watchdog marks the run Crashed and stops `dvc repro`, the stage and the "
                   "ephemeral API server; the next flow run finds the dead run's lock and resumes "

@@ -5,6 +5,7 @@ anywhere outside data/."""
 from __future__ import annotations
 
 import io
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -37,6 +38,26 @@ def nested(path: Path, images: Images, *extra) -> Path:
     return path
 
 
+def tar_gz(path: Path, images: Images) -> Path:
+    """The photos as a .tar.gz: a common archive, but not one the stage reads."""
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in images.items():
+            info = tarfile.TarInfo(f"train/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def bombs_across_levels(path: Path, images: Images) -> Path:
+    """The photos, then three nested zips that each declare 3.5 GiB (an unread, unlabelled
+    entry, forged): each level is under the 8 GiB cap, the three together are not."""
+    parts = []
+    for n in range(3):
+        forge_sizes(flat(path, {}, (f"junk{n}.bin", bytes(1024))), 7 << 29, 20 << 20)
+        parts.append((f"part{n}.zip", path.read_bytes()))
+    return flat(path, images, *parts)
+
+
 def bad_crc(path: Path, images: Images) -> Path:
     flat(path, images)
     data = bytearray(path.read_bytes())
@@ -67,8 +88,23 @@ CASES = {  # case: (archive builder(path, images, tiny_archive), sha256 pin, exp
     "one class only": (lambda p, i, t: flat(p, {k: v for k, v in i.items() if k.startswith("cat")}),
                        None, "found {'cat': 12, 'dog': 0} labelled images"),
     "two entries, one name": (lambda p, i, t: flat(p, i, ("cats/1.jpg", i["cat.1.jpg"])), None,
-                              "both map to cat.1.jpg"),
+                              "both map to cat.1.jpg (one label and index, two files)"),
+    "duplicate index cat.00000.jpg": (lambda p, i, t: flat(p, i, ("train/cat.00000.jpg", i["cat.0.jpg"])),
+                                      None, "both map to cat.0.jpg (one label and index, two files)"),
+    "a 300-digit index": (lambda p, i, t: flat(p, i, (f"train/dog.{'9' * 300}.jpg", JPEG)), None,
+                          "its index has 300 digits (at most 9)"),
+    "a 5000-digit index": (lambda p, i, t: flat(p, i, (f"train/dog.{'9' * 5000}.jpg", JPEG)), None,
+                           "its index has 5000 digits (at most 9)"),
+    "tar.gz as download.path": (lambda p, i, t: tar_gz(p, i), None,
+                                "not a zip archive: it is a gzip file (.tar.gz?): tar.gz is not supported, "
+                                "unpack it and point download.path at the folder"),
+    "a photo as download.path": (lambda p, i, t: p.write_bytes(i["cat.0.jpg"]) and p, None,
+                                 "not a zip archive: it is a JPEG photo"),
+    "zip bomb by total size across nested zips": (lambda p, i, t: bombs_across_levels(p, i), None,
+                                                  "!part2.zip: refusing archive: it unpacks to more than 8 "
+                                                  "GiB, counting what the archives around it hold"),
 }
+CORRUPT = {"truncated", "corrupt (bad CRC)"}  # only these are damaged archives
 
 
 def _outside_data(root: Path) -> dict[str, tuple[int, int]]:
@@ -90,6 +126,7 @@ def test_bad_archive_is_refused_by_name_and_nothing_is_lost(project: Project, re
     error = done.stderr.strip().splitlines()[-1]
     assert error.startswith(f"error: download: {archive}") and message in error, done.stderr
     assert "Traceback" not in done.stderr
+    assert ("corrupt or truncated" in error) == (case in CORRUPT), error  # what is actually wrong
     assert project.digest("data/raw") == reference.digest("data/raw")
     assert project.leftovers() == []
     assert _outside_data(tmp_path) == before  # not one file written or touched outside data/

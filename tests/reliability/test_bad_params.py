@@ -5,6 +5,7 @@ generated from the pydantic models in tasks/core/config.py, so a new key is cove
 from __future__ import annotations
 
 import sys
+import time
 import types
 from pathlib import Path
 from typing import Literal, Union, get_args, get_origin
@@ -12,8 +13,10 @@ from typing import Literal, Union, get_args, get_origin
 import annotated_types as at
 import pytest
 import yaml
+from dvc.utils.serialize import load_yaml as dvc_load_yaml
 
 from tasks.core.config import Params
+from tasks.core.params_file import ParamsError, load_params
 
 from ..conftest import REPO, tiny_params, write_params
 from .harness import Project
@@ -90,3 +93,46 @@ def test_missing_download_path_exits_1_naming_it(tmp_path: Path):
                        tmp_path / "params.yaml", "--root", tmp_path)
     assert done.returncode == 1 and f"download.path: {gone} does not exist" in done.stderr
     assert not (tmp_path / "data").exists()
+
+
+def bomb(levels: int = 9) -> str:
+    """A YAML alias bomb ("billion laughs"): ~1 KB that stands for 10^levels values."""
+    lines = ["  a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"  a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 10)}]" for n in range(1, levels)]
+    return "\n".join(lines) + f"\n  epochs: *a{levels - 1}\n"
+
+
+def test_an_alias_bomb_is_refused_at_once_naming_the_alias(tmp_path: Path):
+    path = tmp_path / "params.yaml"
+    path.write_text("train:\n" + bomb())
+    started = time.monotonic()
+    with pytest.raises(ParamsError, match=r"line 3: YAML alias \*a0 refused"):
+        load_params(path)
+    assert time.monotonic() - started < 1
+    done = CHECKOUT.run(sys.executable, "-m", "tasks.split", "--params", path, "--root", tmp_path,
+                        timeout=60)  # a stage hung here, growing past 3 GB
+    assert done.returncode == 2 and "YAML alias *a0 refused" in done.stderr, done.stderr[-2000:]
+    assert len(done.stderr) < 1000 and not (tmp_path / "data").exists()
+
+
+def test_a_duplicated_key_is_refused_naming_it_and_both_lines(tmp_path: Path):
+    path = tmp_path / "params.yaml"
+    path.write_text("train:\n  epochs: 3\n  model: residual\nsplit:\n  train: 4\ntrain:\n  batch_size: 8\n")
+    done = CHECKOUT.run(sys.executable, "-m", "tasks.split", "--params", path, "--root", tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "duplicate key 'train' (lines 1 and 6)" in done.stderr  # not train.epochs reset to 100
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("text", ["017", "0o17", "1_0", "0x10", "1:00", "1e1"])
+def test_the_stages_read_each_value_as_dvc_does(tmp_path: Path, text: str):
+    """YAML 1.1 (PyYAML) and 1.2 (ruamel, DVC) differ on these; dvc.lock records DVC's value."""
+    path = tmp_path / "params.yaml"
+    path.write_text(f"train:\n  epochs: {text}\n")
+    recorded = dvc_load_yaml(path)["train"]["epochs"]  # what dvc.lock and `dvc params diff` hold
+    if isinstance(recorded, int):
+        assert load_params(path).train.epochs == recorded
+    else:  # text ("1:00" is no sexagesimal 60) or a float: no valid epoch count, for DVC either
+        done = CHECKOUT.run(sys.executable, "-m", "tasks.split", "--params", path, "--root", tmp_path)
+        assert done.returncode == 2 and f"train.epochs: Input should be a valid integer (got {recorded!r})" \
+            in done.stderr, done.stderr
