@@ -45,6 +45,10 @@ CLASSES = {
     "params": ("a bad params.yaml value (every key of `tasks/core/config.py`: wrong type, out of "
                "range)", "exit 2 naming the key, nothing written; a missing `download.path` "
                "exits 1 naming it"),
+    "a corrupted cache or resume state": (
+        "a corrupted cache or resume state (one byte flipped in a file under `data/cache/`)",
+        "noticed (sha256 written with the file), named in a warning, and rebuilt: train starts "
+        "afresh instead of resuming or restoring; `dvc.lock` equal to an uninterrupted run's"),
     "security": ("symlinked outputs; keras `safe_mode`, no pickle, no shell strings (AST)",
                  "not followed by the stages (DVC's run-cache checkout does: see below); "
                  "the code checks hold"),
