@@ -14,12 +14,13 @@ from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLi
 from prefect.types.entrypoint import EntrypointType
 
 from flows.pipeline import pipeline
+from tasks.core.cli import describe
 from tasks.core.params_file import ParamsError, load_params
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and serve until interrupted (Ctrl-C pauses the schedule)."""
-    parser = argparse.ArgumentParser(prog="python -m flows.serve", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m flows.serve", description=describe(__doc__))
     parser.add_argument("--name", default="scheduled", help="deployment name (default: scheduled)")
     parser.add_argument("--cron", help="cron schedule (default: flow.cron in params.yaml)")
     parser.add_argument("--no-schedule", action="store_true", help="serve without a schedule: runs start "

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tasks.core.cli import describe
 from tasks.core.errors import StageError
 from tasks.core.paths import LABELS, Paths
 from tasks.formats.writers import load
@@ -81,7 +82,7 @@ def write_submission(predictions: list[Prediction], out: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     """`python -m tasks.predict`: see --help."""
     default = Paths().export / "model.keras"
-    parser = argparse.ArgumentParser(prog="python -m tasks.predict", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tasks.predict", description=describe(__doc__))
     parser.add_argument("paths", nargs="+", type=Path, help="image files or folders")
     parser.add_argument("--model", type=Path, default=default,
                         help=f"an exported .keras, .tflite, .onnx or SavedModel folder (default: {default})")

@@ -1,13 +1,16 @@
 """End to end: all six stages through `dvc repro` and through the Prefect flow, on tiny data,
-in a fresh git + DVC project. Checks caching, key-level params and metrics diff."""
+in a fresh git + DVC project. Checks caching, key-level params, metrics diff, and that going
+back to params that already ran restores train instead of training again."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
-from .helpers.projects import STAGES, new_project, ran, sh, write_params
+from .helpers.projects import STAGES, env, new_project, ran, sh, write_params
 
 pytestmark = pytest.mark.slow
 
@@ -46,3 +49,36 @@ def test_train_param_reruns_train_evaluate_export_only(project: Path):
     diff = json.loads(sh(project, "dvc", "metrics", "diff", "main", "--json"))
     assert diff["data/live/metrics.json"]["step"] == {"old": 0, "new": 1, "diff": 1}
     assert "up to date" in sh(project, "dvc", "status")
+
+
+def baseline_lock(project: Path, where: str) -> dict:
+    """dvc.lock from the workspace or a git rev, less export's output: its model card records
+    the git revision, which the baseline's commit moved."""
+    lock = yaml.safe_load(sh(project, "git", "show", where) if ":" in where
+                          else (project / where).read_text())
+    del lock["stages"]["export"]["outs"]
+    return lock
+
+
+def test_going_back_to_params_that_ran_restores_train_without_training(project: Path):
+    write_params(project)  # the baseline's params again, after the run above
+    out = sh(project, "dvc", "repro")
+    assert "train" in ran(out)  # (export may come from DVC's run-cache: its outputs are cached)
+    assert "restored finished run" in out and "INFO [train] epoch " not in out, out
+    assert baseline_lock(project, "dvc.lock") == baseline_lock(project, "HEAD:dvc.lock")
+
+
+def test_a_params_typo_fixed_after_dvc_deleted_train_outputs_restores_without_training(project: Path):
+    good = (project / "params.yaml").read_text()
+    typo = yaml.safe_load(good)
+    typo["train"]["epochs"] = "one"
+    (project / "params.yaml").write_text(yaml.safe_dump(typo))
+    failed = subprocess.run(["dvc", "repro"], cwd=project, env=env(), capture_output=True, text=True)
+    assert failed.returncode != 0 and "exited with 2" in failed.stdout + failed.stderr
+    assert "train.epochs" in failed.stdout + failed.stderr
+    assert not (project / "data/model").exists()  # DVC deleted train's outputs before running it
+    (project / "params.yaml").write_text(good)
+    out = sh(project, "dvc", "repro")
+    assert ran(out) == {"train"}  # the same model: evaluate and export are up to date
+    assert "restored finished run" in out and "INFO [train] epoch " not in out, out
+    assert baseline_lock(project, "dvc.lock") == baseline_lock(project, "HEAD:dvc.lock")

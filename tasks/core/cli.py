@@ -2,7 +2,7 @@
 
 Stage modules keep no argv parsing of their own; their `main()` hands `run` to `stage_main`.
 Exit codes: 0 done, 1 the stage refused its input (StageError) or could not read or write a
-file (OSError, named), 2 bad params or usage.
+file (OSError, named), 2 bad params or usage, 130 interrupted (Ctrl-C).
 """
 from __future__ import annotations
 
@@ -28,6 +28,11 @@ def error_prefix(stage: str) -> str:
     return f"error: {stage}: "
 
 
+def describe(doc: str | None) -> str:
+    """A module docstring's first paragraph on one line: the description `--help` prints."""
+    return " ".join((doc or "").strip().split("\n\n")[0].split())
+
+
 def stage_main(name: str, doc: str | None, run: Callable[[Params, Paths], object],
                argv: list[str] | None = None,
                extras: dict[str, tuple[str, Callable[[Paths], str]]] | None = None) -> int:
@@ -36,8 +41,8 @@ def stage_main(name: str, doc: str | None, run: Callable[[Params, Paths], object
     for the project instead of running the stage, or exits 1 with the StageError it raises.
     Returns the process exit code."""
     parser = argparse.ArgumentParser(
-        prog=f"python -m tasks.{name}", description=(doc or "").strip().splitlines()[0],
-        epilog="Exit codes: 0 done, 1 the stage refused its input, 2 bad params.")
+        prog=f"python -m tasks.{name}", description=describe(doc),
+        epilog="Exit codes: 0 done, 1 the stage refused its input, 2 bad params, 130 interrupted.")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"),
                         help="parameters file (default: params.yaml)")
     parser.add_argument("--root", type=Path, default=Path("."),
@@ -74,5 +79,11 @@ def stage_main(name: str, doc: str | None, run: Callable[[Params, Paths], object
         log.error("%s%s", where, err.strerror or err)
         print(f"{error_prefix(name)}{where}{err.strerror or err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        # Ctrl-C: one line, not the traceback of whatever library was running. Outputs are
+        # written atomically and train's resume state after each epoch, so nothing is half-done.
+        log.error("interrupted")
+        print(f"{error_prefix(name)}interrupted; a rerun resumes from what was saved", file=sys.stderr)
+        return 130
     log.info("done: %s", result)
     return 0

@@ -74,6 +74,12 @@ class Paths:
         return self.array_cache / "train-state" / key
 
     @property
+    def train_runs(self) -> Path:
+        """Finished training runs by run key (tasks/runtime/finished.py): their model and DVCLive
+        files, restored when the same run comes back. Untracked, for the same reason."""
+        return self.array_cache / "train-runs"
+
+    @property
     def model_dir(self) -> Path:
         return self.data / "model"
 

@@ -8,8 +8,11 @@ from tasks.core.cli import tag
 
 EPOCH = "epoch %d/%d: %s (%.1f s)"
 RESUMING = "resuming from epoch %d of %d (state %s)"
-# The two formats above as read back, after the stage's tag in the log line (tasks/core/cli.py).
-_READ = re.compile(re.escape(tag("train")) + r" (?:epoch (\d+)/(\d+):|resuming from epoch (\d+) of (\d+))")
+RESTORED = ("restored finished run %s from %s in %.1f s, without training (it trained %d epochs "
+            "in %.0f s; best epoch %d, val_loss %.4f)")
+# The three formats above as read back, after the stage's tag in the log line (tasks/core/cli.py).
+_READ = re.compile(re.escape(tag("train")) + r" (?:epoch (\d+)/(\d+):|resuming from epoch (\d+) of (\d+)"
+                   r"|(restored finished run) )")
 
 
 def share_done(line: str) -> float | None:
@@ -17,5 +20,7 @@ def share_done(line: str) -> float | None:
     m = _READ.search(line)
     if m is None:
         return None
+    if m[5]:  # every epoch is done: restored, not trained
+        return 100.0
     done, total = (m[1], m[2]) if m[1] else (m[3], m[4])
     return 100.0 * int(done) / int(total)

@@ -9,8 +9,9 @@ epoch's shuffle is a function of (seed, epoch), so it needs no state.
 DVC deletes a stage's outputs before rerunning it, so the state lives in the untracked cache,
 `Paths.train_state(key)`; the key hashes everything that determines the run, so changed
 params, data, code or backend start afresh. `state.json`, replaced last and atomically, is the
-commit point: it names the files it goes with, so a kill at any moment leaves the last epoch's
-state whole. A finished run deletes its folder; only a killed run whose key never runs again
+commit point: it names the files it goes with and their sha256, so a kill at any moment leaves
+the last epoch's state whole, and a file corrupted since is noticed (a warning naming it, and a
+fresh start) instead of being resumed from or copied into the stage's output. A finished run deletes its folder; only a killed run whose key never runs again
 leaves one behind (deleting data/cache/train-state is always safe).
 """
 from __future__ import annotations
@@ -37,6 +38,12 @@ from tasks.runtime.saving import save_reproducibly
 
 log = logging.getLogger("tasks.runtime.resume")
 STATE = "state.json"
+
+
+def verify(path: Path, sha256: str) -> None:
+    """A ValueError naming `path` unless its content hashes to `sha256` (hex)."""
+    if sha256_file(path) != sha256:
+        raise ValueError(f"{path}: corrupted (its sha256 differs from the one written with it)")
 
 
 def run_key(params: Params, knobs: Knobs, manifest: Path) -> str:
@@ -76,6 +83,7 @@ class Store:
     def __init__(self, directory: Path, variables: list):
         self.dir, self.variables = directory, variables
         self.best_file: str | None = None  # the best model's file name in `dir`
+        self.best_sha256: str | None = None  # and its hash, written with every state.json
 
     def load(self) -> TrainState | None:
         """Restore the variables and return the state, or None (start fresh) if there is none
@@ -86,20 +94,22 @@ class Store:
             meta = json.loads((self.dir / STATE).read_text())
             if meta["paths"] != [v.path for v in self.variables]:
                 raise ValueError("the variables differ from this model's")
+            best = meta["best"]
+            for name in filter(None, (meta["weights"], best)):
+                verify(self.dir / name, meta["sha256"][name])
             with np.load(self.dir / meta["weights"]) as stored:
                 values = [stored[f"v{i}"] for i in range(len(self.variables))]
             if any(tuple(a.shape) != tuple(v.shape) for a, v in zip(values, self.variables)):
                 raise ValueError("a variable's shape differs")
-            if meta["best"] and not (self.dir / meta["best"]).is_file():
-                raise ValueError(f"{meta['best']} is missing")
-        except (KeyError, OSError, ValueError, zipfile.BadZipFile) as err:
-            log.warning("ignoring the unusable training state in %s (%s)", self.dir, err)
+            state = TrainState(int(meta["epochs_done"]), int(meta["best_epoch"]),
+                               float(meta["best_val_loss"]), tuple(map(dict, meta["history"])))
+        except (KeyError, OSError, TypeError, ValueError, zipfile.BadZipFile) as err:
+            log.warning("ignoring the unusable training state in %s (%s); starting afresh", self.dir, err)
             return None
-        for variable, value in zip(self.variables, values):
+        for variable, value in zip(self.variables, values):  # only once all of it was read
             variable.assign(value)
-        self.best_file = meta["best"]
-        return TrainState(meta["epochs_done"], meta["best_epoch"], meta["best_val_loss"],
-                          tuple(meta["history"]))
+        self.best_file, self.best_sha256 = best, meta["sha256"][best] if best else None
+        return state
 
     def save(self, state: TrainState, best_model: Any = None) -> None:
         """Checkpoint `state` with the current variables, and `best_model` if this epoch is
@@ -108,12 +118,15 @@ class Store:
         buf = io.BytesIO()
         np.savez(buf, **{f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(self.variables)})
         atomic_write_bytes(self.dir / f"weights-{k}.npz", buf.getvalue())
+        sha256 = {f"weights-{k}.npz": hashlib.sha256(buf.getvalue()).hexdigest()}
         if best_model is not None:
             self.best_file = f"best-{k}.keras"
-            save_reproducibly(best_model, self.dir / self.best_file)
+            self.best_sha256 = sha256_file(save_reproducibly(best_model, self.dir / self.best_file))
+        if self.best_file:
+            sha256[self.best_file] = self.best_sha256
         write_json(self.dir / STATE, {
             **dataclasses.asdict(state), "weights": f"weights-{k}.npz", "best": self.best_file,
-            "paths": [v.path for v in self.variables]})
+            "sha256": sha256, "paths": [v.path for v in self.variables]})
         keep = {STATE, f"weights-{k}.npz", self.best_file}
         for old in self.dir.iterdir():  # earlier epochs' files, and temp files of a killed save
             if old.name not in keep:

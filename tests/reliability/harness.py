@@ -70,9 +70,12 @@ class Project:
     def lock(self) -> dict:
         return yaml.safe_load((self.root / "dvc.lock").read_text())
 
-    def forget(self, stage: str) -> None:
-        """Drop `stage`'s outputs from DVC's cache (and the run cache), as if this stage and
-        params had never completed: `dvc repro` must then run it, not check it out."""
+    def forget(self, stage: str, finished_runs: bool = True) -> None:
+        """Drop `stage`'s outputs from DVC's cache (and the run cache), and for train its own
+        store of finished runs unless `finished_runs` is False, as if this stage and params had
+        never completed: `dvc repro` must then run it (train: train), not check it out."""
+        if stage == "train" and finished_runs:
+            shutil.rmtree(self.paths.train_runs, ignore_errors=True)
         shutil.rmtree(self.root / ".dvc" / "cache" / "runs", ignore_errors=True)
         for out in self.lock()["stages"][stage]["outs"]:
             md5 = out["md5"]

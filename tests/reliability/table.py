@@ -60,6 +60,10 @@ CLASSES = {
                   "its watchdog marks the run Crashed and stops `dvc repro`, the stage and the "
                   "ephemeral API server; the next flow run finds the dead run's lock and resumes "
                   "training after its last finished epoch"),
+    "a corrupted cache or resume state": (
+        "a corrupted cache or resume state (one byte flipped in a file under `data/cache/`)",
+        "noticed (sha256 written with the file), named in a warning, and rebuilt: train starts "
+        "afresh instead of resuming or restoring; `dvc.lock` equal to an uninterrupted run's"),
     "security": ("symlinked outputs; keras `safe_mode`, no pickle, no shell strings (AST)",
                  "not followed by the stages (DVC's run-cache checkout does: see below); "
                  "the code checks hold"),

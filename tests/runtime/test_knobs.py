@@ -95,6 +95,7 @@ def test_make_deterministic_switches_it_on_for_tensorflow_on_a_gpu_without_xla(f
     (PREFIX + progress.EPOCH % (12, 12, "", 0.0), 100.0),
     (PREFIX + progress.RESUMING % (4, 5, "data/cache/train-state/abc"), 80.0),
     (PREFIX + progress.RESUMING % (0, 3, "x"), 0.0),
+    (PREFIX + progress.RESTORED % ("abc", "data/cache/train-runs", 0.4, 12, 95.0, 7, 0.41), 100.0),
 ])
 def test_share_done_reads_back_the_lines_train_writes(line: str, share: float):
     assert progress.share_done(line) == pytest.approx(share)

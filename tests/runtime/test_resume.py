@@ -24,6 +24,7 @@ from ..conftest import REPO, tiny_params
 # Six epochs of ~0.2 s leave ample time to kill the run between two checkpoints.
 RESUMABLE = {"model": "residual", "epochs": 6}
 TIMEOUT = 180  # s, for every wait on a training process
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
 def copy_project(template: Path, root: Path) -> Paths:
@@ -61,38 +62,60 @@ def latest_epoch(paths: Paths) -> int:
     return json.loads(states[0].read_text())["epochs_done"] if states else 0
 
 
-def test_a_killed_run_resumes_after_its_last_finished_epoch(uninterrupted: Paths, tmp_path: Path,
-                                                            validated_template: Path):
-    paths = copy_project(validated_template, tmp_path / "killed")
+def stop_after_two_epochs(paths: Paths, tmp_path: Path, signum: int) -> tuple[list[str], int]:
+    """Start `python -m tasks.train` on RESUMABLE; once 2 epochs are checkpointed, send it
+    `signum` and wait for it to end. Returns the command and the epochs its state holds."""
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(tiny_params(train=RESUMABLE).model_dump(mode="json",
                                                                            by_alias=True)))
     cmd = [sys.executable, "-m", "tasks.train", "--root", str(paths.root), "--params", str(params)]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    with open(tmp_path / "killed.log", "w") as log:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    with open(tmp_path / "stopped.out", "w") as out, open(tmp_path / "stopped.err", "w") as err:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=out, stderr=err)
         deadline = time.monotonic() + TIMEOUT
         try:
             while latest_epoch(paths) < 2 and proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.01)
             if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGKILL)
+                os.kill(proc.pid, signum)
+            proc.wait(TIMEOUT)
         finally:
             proc.kill()
             proc.wait(TIMEOUT)
-    killed_at = latest_epoch(paths)
-    assert proc.returncode == -signal.SIGKILL, (tmp_path / "killed.log").read_text()
-    assert 2 <= killed_at < RESUMABLE["epochs"], "the kill came too late to test a resume"
+    stopped_at = latest_epoch(paths)
+    assert proc.returncode == (-signum if signum == signal.SIGKILL else 130), \
+        (tmp_path / "stopped.out").read_text() + (tmp_path / "stopped.err").read_text()
+    assert 2 <= stopped_at < RESUMABLE["epochs"], "the signal came too late to test a resume"
+    return cmd, stopped_at
 
-    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+
+def assert_resumes(cmd: list[str], paths: Paths, stopped_at: int, uninterrupted: Paths) -> None:
+    """The next run resumes after epoch `stopped_at` and ends as an uninterrupted run."""
+    done = subprocess.run(cmd, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=TIMEOUT)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert f"resuming from epoch {killed_at} of {RESUMABLE['epochs']}" in done.stdout
-    assert done.stdout.count("INFO [train] epoch ") == RESUMABLE["epochs"] - killed_at
+    assert f"resuming from epoch {stopped_at} of {RESUMABLE['epochs']}" in done.stdout
+    assert done.stdout.count("INFO [train] epoch ") == RESUMABLE["epochs"] - stopped_at
     for tsv in (paths.live / "plots" / "metrics").rglob("*.tsv"):  # each step exactly once
         steps = [row.split("\t")[0] for row in tsv.read_text().splitlines()[1:]]
         assert steps == [str(s) for s in range(RESUMABLE["epochs"])], tsv
     assert outputs(paths) == outputs(uninterrupted)  # best model over all epochs, same bytes
     assert list(paths.array_cache.glob("train-state/*")) == []  # a finished run cleans up
+
+
+def test_a_killed_run_resumes_after_its_last_finished_epoch(uninterrupted: Paths, tmp_path: Path,
+                                                            validated_template: Path):
+    paths = copy_project(validated_template, tmp_path / "killed")
+    assert_resumes(*stop_after_two_epochs(paths, tmp_path, signal.SIGKILL), paths=paths,
+                   uninterrupted=uninterrupted)
+
+
+def test_ctrl_c_ends_train_with_one_line_and_exit_130_then_it_resumes(
+        uninterrupted: Paths, tmp_path: Path, validated_template: Path):
+    paths = copy_project(validated_template, tmp_path / "interrupted")
+    cmd, stopped_at = stop_after_two_epochs(paths, tmp_path, signal.SIGINT)
+    stderr = (tmp_path / "stopped.err").read_text()
+    assert "Traceback" not in stderr and len(stderr.splitlines()) < 5, stderr
+    assert "error: train: interrupted" in stderr
+    assert_resumes(cmd, paths, stopped_at, uninterrupted)
 
 
 def test_the_state_key_changes_with_anything_that_changes_the_run(validated_project: Paths):
@@ -132,16 +155,14 @@ def test_a_state_that_does_not_fit_the_model_is_ignored(tmp_path: Path):
 
 @pytest.mark.parametrize("edit", [
     lambda meta: {**meta, "best": "best-1.keras"},  # names a best model that is not there
-    pytest.param(lambda meta: {k: v for k, v in meta.items() if k != "epochs_done"},
-                 marks=pytest.mark.xfail(strict=True, raises=KeyError, reason=(
-                     "Store.load reads epochs_done/best_epoch/best_val_loss/history after its try "
-                     "block, once the variables are assigned: a missing key is a KeyError crash"))),
+    lambda meta: {k: v for k, v in meta.items() if k != "epochs_done"},
     lambda meta: {**meta, "weights": "weights-9.npz"},
     "{not json",
-    pytest.param([], marks=pytest.mark.xfail(strict=True, raises=TypeError, reason=(
-        "Store.load catches KeyError/OSError/ValueError only: a state.json holding a list (or a "
-        "null 'weights') raises TypeError instead of starting afresh"))),
-], ids=["missing-best", "missing-key", "missing-weights", "bad-json", "not-an-object"])
+    [],
+    lambda meta: {**meta, "weights": None},
+    lambda meta: {k: v for k, v in meta.items() if k != "sha256"},
+], ids=["missing-best", "missing-key", "missing-weights", "bad-json", "not-an-object", "null-weights",
+        "no-hashes"])
 def test_an_unusable_state_json_starts_afresh_and_restores_nothing(tmp_path: Path, edit):
     import keras
 
@@ -162,3 +183,21 @@ def test_train_state_tracks_the_best_finite_val_loss():
     assert better and (state.best_epoch, state.best_val_loss) == (2, 0.7)
     state, better = state.after_epoch({"loss": 0.8, "val_loss": 0.7})  # a tie is not better
     assert not better and state.best_epoch == 2 and state.epochs_done == 3 and len(state.history) == 3
+
+
+@pytest.mark.parametrize("name", ["weights-1.npz", "best-1.keras"])
+def test_a_state_file_corrupted_since_its_save_is_named_and_not_resumed(
+        tmp_path: Path, name: str, caplog: pytest.LogCaptureFixture):
+    import keras
+
+    a = keras.Variable([1.0, 2.0], name="a")
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    resume.Store(tmp_path, [a]).save(resume.TrainState().after_epoch({"loss": 1.0, "val_loss": 0.5})[0],
+                                     model)
+    data = bytearray((tmp_path / name).read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit, where neither format's own checks may look
+    (tmp_path / name).write_bytes(bytes(data))
+    a.assign([0.0, 0.0])
+    store = resume.Store(tmp_path, [a])
+    assert store.load() is None and a.numpy().tolist() == [0.0, 0.0] and store.best_path is None
+    assert f"{tmp_path / name}: corrupted" in caplog.text and "starting afresh" in caplog.text
