@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import ast
 import importlib
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -20,9 +23,14 @@ def test_help_describes_the_tool_with_the_docstrings_whole_first_paragraph(
     doc = ast.get_docstring(ast.parse((REPO / f"{module.replace('.', '/')}.py").read_text()))
     paragraph = " ".join(doc.split("\n\n")[0].split())
     monkeypatch.setenv("COLUMNS", "10000")  # argparse wraps to the terminal: no wrapping
-    with pytest.raises(SystemExit) as done:
-        importlib.import_module(module).main(["--help"])
-    help_text = capsys.readouterr().out
-    assert done.value.code == 0 and help_text.startswith(f"usage: python -m {module} ")
+    if module.startswith("flows."):  # Prefect's log handlers would keep capsys's stream past the test
+        done = subprocess.run([sys.executable, "-m", module, "--help"], cwd=REPO, capture_output=True,
+                              text=True, timeout=120, env={**os.environ, "COLUMNS": "10000"})
+        code, help_text = done.returncode, done.stdout
+    else:
+        with pytest.raises(SystemExit) as exited:
+            importlib.import_module(module).main(["--help"])
+        code, help_text = exited.value.code, capsys.readouterr().out
+    assert code == 0 and help_text.startswith(f"usage: python -m {module} ")
     description = help_text.split("\n\n")[1]  # after the usage line
     assert description == paragraph and description.endswith("."), help_text
