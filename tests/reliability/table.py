@@ -45,6 +45,16 @@ CLASSES = {
     "params": ("a bad params.yaml value (every key of `tasks/core/config.py`: wrong type, out of "
                "range)", "exit 2 naming the key, nothing written; a missing `download.path` "
                "exits 1 naming it"),
+    "a corrupted cache or resume state": (
+        "a byte flipped in the array cache (`data/cache/*.npz`), or the file cut short",
+        "a warning naming the file; it is deleted and rebuilt from the images, never used; the "
+        "stage completes with outputs equal to an uncorrupted run's"),
+    "predict": ("predict: a bad `--submission` target (params.yaml, a missing folder, a folder) or "
+                "a bogus `--model`; odd inputs (a FIFO, a 16-bit PNG, a 6000 px JPEG, an EXIF-rotated "
+                "photo); a model trained on the synthetic sample",
+                "exit 1 naming the target or model (a target before any work), nothing written, no "
+                "traceback; odd inputs read as their plain twins (a FIFO skipped with a warning), "
+                "memory bounded; a warning that the model is not fit for real photos"),
     "security": ("symlinked outputs; keras `safe_mode`, no pickle, no shell strings (AST)",
                  "not followed by the stages (DVC's run-cache checkout does: see below); "
                  "the code checks hold"),
