@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from tasks import evaluate, export, predict
 from tasks.core.paths import Paths
 
 from .conftest import SHARED_ZIP, tiny_params
+from .helpers.oddimages import fifo
 
 
 @pytest.fixture
@@ -31,25 +33,31 @@ def _test1(archive: Path, dest: Path) -> Path:
 def test_every_format_gives_the_same_labels_and_bad_files_are_skipped(exported: Paths, capsys, caplog):
     folder = exported.split / "test"
     (folder / "cat" / "broken.jpg").write_bytes(b"not an image")
+    fifo(folder / "dog" / "pipe.jpg")  # would block a reader forever
     outputs = {}
     for name in ("model.keras", "model.onnx", "model_int8.tflite"):
         assert predict.main([str(folder), "--model", str(exported.export / name)]) == 0
         lines = capsys.readouterr()
         outputs[name] = [line.split("\t")[1] for line in lines.out.splitlines()]
         assert "skipped" in caplog.text and "broken.jpg: cannot decode" in caplog.text
+        assert "pipe.jpg: not a regular file" in caplog.text
         caplog.clear()
     assert len(outputs["model.keras"]) == 8 and set(outputs["model.keras"]) <= {"cat", "dog"}
     assert outputs["model.keras"] == outputs["model.onnx"] == outputs["model_int8.tflite"]
+    # The wrong input size is one error naming the model, not a Keras traceback.
+    assert predict.main([str(folder), "--model", str(exported.export / "model.keras"), "--image-size", "33"]) == 1
+    assert "model.keras: cannot run on 33x33 images" in capsys.readouterr().err
 
 
 def test_submission_is_kaggles_id_label_csv(exported: Paths, tiny_archive: Path, tmp_path: Path):
     out = tmp_path / "submission.csv"
+    out.write_text("id,label\n1,0\n")  # an earlier submission is replaced, atomically
     test1 = _test1(tiny_archive, tmp_path)
     assert predict.main([str(test1), "--model", str(exported.export / "model.keras"),
                          "--submission", str(out)]) == 0
     rows = list(csv.reader(out.open()))
     assert rows[0] == ["id", "label"] and [int(r[0]) for r in rows[1:]] == [1, 2, 3, 4]
-    assert {r[1] for r in rows[1:]} <= {"0", "1"}
+    assert {r[1] for r in rows[1:]} <= {"0", "1"} and not list(tmp_path.glob(".submission.csv.*"))
 
 
 @pytest.mark.skipif(not SHARED_ZIP.is_file(), reason=f"{SHARED_ZIP} is absent")
@@ -69,3 +77,49 @@ def test_missing_model_is_named(tmp_path: Path, capsys):
 def test_missing_input_is_named(exported: Paths, tmp_path: Path, capsys):
     assert predict.main([str(tmp_path / "nope.jpg"), "--model", str(exported.export / "model.keras")]) == 1
     assert "nope.jpg: no such file or folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("source, warned", [("sample", True), ("local", False)])
+def test_synthetic_training_data_is_warned_about(tmp_path: Path, source: str, warned: bool, caplog):
+    model = tmp_path / "model.keras"
+    model.write_bytes(b"bogus")  # the warning comes first; the model is not needed for it
+    (tmp_path / "model_card.json").write_text(json.dumps({"image_size": 32, "data": {"source": source}}))
+    predict.main([str(model), "--model", str(model)])
+    assert (f"{model} was trained on the synthetic sample" in caplog.text) is warned
+
+
+@pytest.mark.parametrize("name", ["model.tflite", "model.keras", "model.onnx", "saved_model"])
+def test_a_bogus_model_file_is_one_clear_error(tmp_path: Path, name: str, capsys):
+    model = tmp_path / name
+    if name == "saved_model":
+        model.mkdir()
+        (model / "saved_model.pb").write_bytes(b"bogus")
+    else:
+        model.write_bytes(b"bogus")
+    (tmp_path / "cat.jpg").write_bytes(b"")
+    assert predict.main([str(tmp_path / "cat.jpg"), "--model", str(model), "--image-size", "32"]) == 1
+    err = capsys.readouterr().err
+    assert f"error: predict: {model}: cannot load the model:" in err and "Traceback" not in err
+
+
+def _refused(tmp_path: Path, target: Path, capsys, *extra: str) -> str:
+    """predict with a --submission that must be refused before any model is loaded (none exists)."""
+    assert predict.main([str(tmp_path), "--model", str(tmp_path / "none.keras"),
+                         "--submission", str(target), *extra]) == 1
+    return capsys.readouterr().err
+
+
+def test_submission_never_overwrites_a_file_that_is_not_one(tmp_path: Path, capsys):
+    params = tmp_path / "params.yaml"
+    params.write_text("train:\n  epochs: 3\n")
+    assert "params.yaml: exists and is not an earlier submission" in _refused(tmp_path, params, capsys)
+    assert params.read_text() == "train:\n  epochs: 3\n"
+    # With --force the check passes (the missing model is what stops this run).
+    assert "none.keras: no such model" in _refused(tmp_path, params, capsys, "--force")
+
+
+@pytest.mark.parametrize("target, said", [("no/such/dir/x.csv", "folder {tmp}/no/such/dir does not exist"),
+                                          (".", "is a folder")])
+def test_submission_target_is_checked_before_any_work(tmp_path: Path, target: str, said: str, capsys):
+    err = _refused(tmp_path, tmp_path / target, capsys)
+    assert said.format(tmp=tmp_path) in err and "none.keras" not in err

@@ -64,9 +64,9 @@ def _tflite(model: keras.Model, quantize: bool) -> bytes:
 
 def _tflite_runner(path: Path) -> Predict:
     tf = _tf()
+    interpreter = tf.lite.Interpreter(model_path=str(path))  # reads and checks the file now
 
     def predict(x: np.ndarray) -> np.ndarray:
-        interpreter = tf.lite.Interpreter(model_path=str(path))
         interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], list(x.shape))
         interpreter.allocate_tensors()
         interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x.astype(np.float32))
@@ -97,7 +97,19 @@ def onnx(model: keras.Model, out: Path, checkpoint: Path) -> Predict:
 
 def load(path: Path) -> Predict:
     """A runner for any exported artefact, chosen by its name: .keras, a SavedModel folder,
-    .tflite or .onnx."""
+    .tflite or .onnx. A file that is missing or that its runtime refuses (truncated, not a model,
+    refused by safe_mode) is a StageError naming it."""
+    if not path.exists():
+        raise StageError(f"{path}: no such model")
+    try:
+        return _runner(path)
+    except StageError:
+        raise
+    except Exception as err:  # each runtime has its own errors; all mean this file is unusable
+        raise StageError(f"{path}: cannot load the model: {type(err).__name__}: {err}") from None
+
+
+def _runner(path: Path) -> Predict:
     if path.is_dir() and (path / "saved_model.pb").is_file():
         tf = _tf()
         loaded = tf.saved_model.load(str(path))  # the lambda keeps it alive: its variables live there

@@ -10,51 +10,38 @@ import csv
 import hashlib
 import logging
 import os
+import zipfile
+import zlib
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from tasks.core.errors import StageError, writing
 from tasks.core.io import sha256_file
 from tasks.core.paths import LABELS, Paths
+from tasks.runtime import images
 
 log = logging.getLogger("tasks.runtime.arrays")
-CODE_HASH = sha256_file(Path(__file__))
+# This module and the image reader: a changed decode or resize must not be served stale arrays.
+CODE_HASH = sha256_file(Path(__file__)) + sha256_file(Path(images.__file__))
 
 
-def _axis(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    # Half-pixel centres, clamped at the edges: tf.image.resize(method="bilinear",
-    # antialias=False), which is what image_dataset_from_directory uses.
-    pos = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
-    base = np.floor(pos)
-    lo = np.clip(base, 0, n_in - 1).astype(np.intp)
-    hi = np.clip(base + 1, 0, n_in - 1).astype(np.intp)
-    return lo, hi, (pos - base).astype(np.float32)
-
-
-def resize_bilinear(img: np.ndarray, size: int) -> np.ndarray:
-    """Resize an HxWxC uint8 array to size x size exactly as image_dataset_from_directory does,
-    rounded back to uint8."""
-    ylo, yhi, fy = _axis(img.shape[0], size)
-    xlo, xhi, fx = _axis(img.shape[1], size)
-    pix = img.astype(np.float32)
-    fx = fx[None, :, None]
-    top = pix[ylo][:, xlo] * (1 - fx) + pix[ylo][:, xhi] * fx
-    bottom = pix[yhi][:, xlo] * (1 - fx) + pix[yhi][:, xhi] * fx
-    out = top * (1 - fy[:, None, None]) + bottom * fy[:, None, None]
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
-
-
-def load_image(job: tuple[Path, int]) -> np.ndarray:
-    """Decode one file to RGB (grayscale and CMYK are converted) and resize it."""
-    path, size = job
+def _cached(cache: Path, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The arrays stored in `cache`, or None when the file is damaged (a flipped byte fails the
+    zip's CRC-32, a cut one its directory; a wrong shape or type is refused too): it is then
+    deleted, with a warning naming it, so the caller rebuilds it from the images."""
     try:
-        with Image.open(path) as img:
-            return resize_bilinear(np.asarray(img.convert("RGB")), size)
-    except Exception as err:  # the validate stage should have caught it; name the file anyway
-        raise StageError(f"{path}: cannot decode: {type(err).__name__}: {err}") from None
+        with np.load(cache) as stored:
+            x = stored["x"]  # reads the whole member, so zipfile checks its CRC-32
+        if x.shape == shape and x.dtype == np.uint8:
+            return x
+        problem = f"holds {x.dtype} {x.shape}, expected uint8 {shape}"
+    except (zipfile.BadZipFile, zlib.error, KeyError, ValueError, EOFError, OSError) as err:
+        problem = f"{type(err).__name__}: {err}"
+    log.warning("damaged array cache %s (%s): deleted, rebuilding it from the images", cache, problem)
+    cache.unlink(missing_ok=True)
+    return None
 
 
 def read_manifest(path: Path) -> list[dict[str, str]]:
@@ -76,18 +63,17 @@ def split_rows(paths: Paths, split: str) -> list[dict[str, str]]:
 def load_split(paths: Paths, split: str, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Images (N, size, size, 3) uint8 and labels (N,) int (1 = dog) of one split."""
     rows = split_rows(paths, split)
-    # Keyed by content and by this module's code, so neither new data nor a changed resize
+    # Keyed by content and by the decoding code, so neither new data nor a changed resize
     # can be served stale arrays.
     key = hashlib.sha256(CODE_HASH.encode())
     key.update("".join(f"{r['path']}:{r['sha256']};" for r in rows).encode())
     cache = paths.array_cache / f"{split}-{size}px-{key.hexdigest()[:16]}.npz"
     labels = np.array([LABELS.index(r["label"]) for r in rows], dtype=np.int32)
-    if cache.is_file():
-        with np.load(cache) as stored:
-            return stored["x"], labels
-    jobs = [(paths.split / r["path"], size) for r in rows]
+    if cache.is_file() and (x := _cached(cache, (len(rows), size, size, 3))) is not None:
+        return x, labels
+    files = [paths.split / r["path"] for r in rows]
     with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
-        x = np.stack(list(pool.map(load_image, jobs, chunksize=32)))
+        x = np.stack(list(pool.map(images.read_image, files, [size] * len(files), chunksize=32)))
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_name(f".{cache.name}.{os.getpid()}.npz")
     try:

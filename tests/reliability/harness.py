@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -40,6 +41,23 @@ class Project:
     def run(self, *cmd: str | Path, timeout: float = TIMEOUT, **kwargs) -> subprocess.CompletedProcess:
         return subprocess.run([str(c) for c in cmd], cwd=self.root, capture_output=True, text=True,
                               timeout=timeout, env=kwargs.pop("env", None) or self.env(), **kwargs)
+
+    def measured(self, *cmd: str | Path, timeout: float = TIMEOUT) -> tuple[subprocess.CompletedProcess, int]:
+        """Run `cmd` like `run`, and also return its peak resident memory in MB (wait4's rusage:
+        that process, or the largest child it waited for)."""
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            proc = subprocess.Popen([str(c) for c in cmd], cwd=self.root, env=self.env(), stdout=out,
+                                    stderr=err, text=True, start_new_session=True)
+            deadline = time.monotonic() + timeout
+            while not (waited := os.wait4(proc.pid, os.WNOHANG))[0]:
+                if time.monotonic() > deadline:
+                    kill_group(proc)
+                    raise subprocess.TimeoutExpired(cmd, timeout)
+                time.sleep(0.05)
+            proc.returncode = os.waitstatus_to_exitcode(waited[1])
+            out.seek(0), err.seek(0)
+            done = subprocess.CompletedProcess(cmd, proc.returncode, out.read(), err.read())
+        return done, waited[2].ru_maxrss // 1024
 
     def dvc(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
         return self.run(sys.executable, "-m", "dvc", *args, **kwargs)

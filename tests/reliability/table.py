@@ -61,9 +61,17 @@ CLASSES = {
                   "ephemeral API server; the next flow run finds the dead run's lock and resumes "
                   "training after its last finished epoch"),
     "a corrupted cache or resume state": (
-        "a corrupted cache or resume state (one byte flipped in a file under `data/cache/`)",
-        "noticed (sha256 written with the file), named in a warning, and rebuilt: train starts "
-        "afresh instead of resuming or restoring; `dvc.lock` equal to an uninterrupted run's"),
+        "a corrupted cache or resume state: one byte flipped in, or a cut-short, file under "
+        "`data/cache/` (the array cache, train's resume state and its finished runs)",
+        "noticed (a bad zip CRC or shape; sha256 written with each resume file), named in a "
+        "warning, deleted and rebuilt: never trained, evaluated or resumed on; the stage completes "
+        "with outputs equal to an uncorrupted run's"),
+    "predict": ("predict: a bad `--submission` target (params.yaml, a missing folder, a folder) or "
+                "a bogus `--model`; odd inputs (a FIFO, a 16-bit PNG, a 6000 px JPEG, an EXIF-rotated "
+                "photo); a model trained on the synthetic sample",
+                "exit 1 naming the target or model (a target before any work), nothing written, no "
+                "traceback; odd inputs read as their plain twins (a FIFO skipped with a warning), "
+                "memory bounded; a warning that the model is not fit for real photos"),
     "security": ("symlinked outputs; keras `safe_mode`, no pickle, no shell strings (AST)",
                  "not followed by the stages (DVC's run-cache checkout does: see below); "
                  "the code checks hold"),

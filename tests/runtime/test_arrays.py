@@ -1,12 +1,15 @@
 """The array cache: decode and resize once, exactly like image_dataset_from_directory."""
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
 from tasks.core.errors import StageError
 from tasks.core.paths import Paths
-from tasks.runtime.arrays import load_split, resize_bilinear
+from tasks.runtime.arrays import load_split
+from tasks.runtime.images import resize_bilinear
 
 
 @pytest.mark.parametrize("shape, size", [((375, 500, 3), 180), ((150, 151, 3), 180), ((40, 90, 3), 32)])
@@ -33,3 +36,37 @@ def test_split_is_decoded_once_then_read_from_cache(validated_project: Paths):
 def test_missing_accepted_manifest_is_named(paths: Paths):
     with pytest.raises(StageError, match="validate/manifest.csv: not found; run the validate stage"):
         load_split(paths, "train", 32)
+
+
+def _flip_middle_byte(data: bytes) -> bytes:
+    return data[:len(data) // 2] + bytes([data[len(data) // 2] ^ 0x01]) + data[len(data) // 2 + 1:]
+
+
+DAMAGE = {
+    "flipped byte": _flip_middle_byte,
+    "truncated": lambda data: data[:len(data) // 2],
+    "end record cut": lambda data: data[:-10],
+    "empty": lambda data: b"",
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_damaged_cache_is_named_deleted_and_rebuilt(validated_project: Paths, damage: str, caplog):
+    x, _ = load_split(validated_project, "test", 32)
+    [cache] = validated_project.array_cache.iterdir()
+    cache.write_bytes(DAMAGE[damage](cache.read_bytes()))
+    with caplog.at_level(logging.WARNING, "tasks.runtime.arrays"):
+        x2, _ = load_split(validated_project, "test", 32)
+    assert np.array_equal(x, x2)  # rebuilt from the images, not read from the damaged file
+    assert f"damaged array cache {cache}" in caplog.text
+    with np.load(cache) as stored:  # and stored again, whole
+        assert np.array_equal(stored["x"], x)
+
+
+def test_cache_with_the_wrong_count_is_rebuilt(validated_project: Paths, caplog):
+    x, _ = load_split(validated_project, "test", 32)
+    [cache] = validated_project.array_cache.iterdir()
+    np.savez(cache, x=x[:-1])  # a valid archive, one image short
+    with caplog.at_level(logging.WARNING, "tasks.runtime.arrays"):
+        x2, _ = load_split(validated_project, "test", 32)
+    assert np.array_equal(x, x2) and "expected uint8 (8, 32, 32, 3)" in caplog.text
