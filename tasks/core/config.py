@@ -7,14 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    field_validator,
-    model_validator,
-)
+from pydantic import BeforeValidator, Field, field_validator, model_validator
+
+from tasks.core.flow_params import Flow
+from tasks.core.section import Section as _Section
 
 LOCAL_DEFAULT = "data/local"  # the committed folder download.path names by default
 BOOK_GDRIVE_ID = "18uC7WTuEXKJDDxbj-Jq6EjzpFrgE7IAd"
@@ -26,11 +22,6 @@ MIN_IMAGE_SIZE = {"simple": 78}
 # on/off are text, but true/false (or a YAML 1.1 reader) give booleans, so booleans are accepted too.
 Knob = Annotated[Literal["auto", "on", "off"],
                  BeforeValidator(lambda v: ("on" if v else "off") if isinstance(v, bool) else v)]
-
-
-class _Section(BaseModel):
-    # extra="forbid" turns a typo such as `epoch:` into an error instead of a silent default.
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Base(_Section):
@@ -128,31 +119,6 @@ class Export(_Section):
         if not formats or len(set(formats)) != len(formats):
             raise ValueError("must list at least one format, each once")
         return formats
-
-
-class Timeouts(_Section):
-    """Seconds each stage may run under the Prefect flow before it is stopped and fails."""
-    download: int = Field(3600, ge=1, strict=True)
-    split: int = Field(600, ge=1, strict=True)
-    validate_: int = Field(1800, ge=1, strict=True, alias="validate")
-    train: int = Field(86_400, ge=1, strict=True)
-    evaluate: int = Field(1800, ge=1, strict=True)
-    export: int = Field(3600, ge=1, strict=True)
-
-    def of(self, stage: str) -> int:
-        """The timeout of a stage, by its DVC name."""
-        return self.model_dump(by_alias=True)[stage]
-
-
-class Flow(_Section):
-    """How the Prefect flow runs the stages. No DVC stage lists these keys, so changing one
-    reruns nothing."""
-    cron: str = Field("0 3 * * *", pattern=r"^\S+( \S+){4}$")  # five fields; Prefect checks the rest
-    compare_to: str = Field("main", min_length=1)  # git rev for the metrics-diff artifact
-    download_retries: int = Field(2, ge=0, le=10, strict=True)
-    lock_wait: int = Field(3600, ge=0, strict=True)  # seconds a run waits for one holding the lock
-    push: bool = Field(False, strict=True)  # `dvc push` to the default remote after a successful run
-    timeouts: Timeouts = Timeouts()
 
 
 class Params(_Section):

@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from tqdm import tqdm
 
 from tasks.core.errors import StageError
+from tasks.sources.sniff import not_a_zip
 
 # Kaggle names (train/cat.12.jpg) first, then class folders (cats/12.jpg, PetImages/Dog/12.jpg).
 # ASCII digits only: str.isdigit() and \\d also take "١٢٣", which int() reads as 123.
@@ -80,31 +81,6 @@ def _check_member(info: zipfile.ZipInfo, archive: str) -> None:
     classify(name, archive)  # an index too long to be one is refused here, before any write
 
 
-# What a file that is not a zip is, by its first bytes, and what to do instead.
-NOT_ZIP = ((b"\x1f\x8b", "a gzip file (.tar.gz?): tar.gz is not supported, unpack it and point "
-                        "download.path at the folder"),
-           (b"BZh", "a bzip2 file (.tar.bz2?): unpack it and point download.path at the folder"),
-           (b"\xfd7zXZ", "an xz file (.tar.xz?): unpack it and point download.path at the folder"),
-           (b"7z\xbc\xaf", "a 7-Zip archive: unpack it and point download.path at the folder"),
-           (b"Rar!", "a RAR archive: unpack it and point download.path at the folder"),
-           (b"\xff\xd8\xff", "a JPEG photo: point download.path at the zip, or at the folder "
-                             "holding the photos"),
-           (b"\x89PNG", "a PNG image: point download.path at the zip, or at the folder holding "
-                        "the photos"))
-
-
-def _not_a_zip(archive: Path, label: str) -> None:
-    """Refuse a file that is no zip at all, saying what it is; a damaged zip is CorruptArchive."""
-    with open(archive, "rb") as fh:
-        head = fh.read(512)
-    for magic, what in NOT_ZIP:
-        if head.startswith(magic):
-            raise StageError(f"{label}: not a zip archive: it is {what}")
-    if len(head) > 262 and head[257:262] == b"ustar":
-        raise StageError(f"{label}: not a zip archive: it is a tar file: unpack it and point "
-                         "download.path at the folder")
-
-
 def _reserve(infos: list[zipfile.ZipInfo], found: Found, label: str) -> None:
     """Take this level's declared size from the one budget of every level. zipfile never
     inflates an entry past its declared size, so the budget bounds what is written."""
@@ -119,7 +95,7 @@ def _reserve(infos: list[zipfile.ZipInfo], found: Found, label: str) -> None:
 def extract_zip(archive: Path, out: Path, found: Found, label: str) -> None:
     """Copy every labelled image in `archive` (recursing into nested zips) to `out`."""
     if not zipfile.is_zipfile(archive):
-        _not_a_zip(archive, label)
+        not_a_zip(archive, label)
     try:
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
