@@ -30,9 +30,14 @@ SERVER_ERRORS = re.compile(r"\bERROR\b|Traceback|Can't evaluate bulk DML")
 
 
 def readme_commands() -> list[str]:
-    """The `prefect ...` command lines in the README's code blocks, comments stripped."""
+    """The `prefect ...` command lines in the code blocks of the README's "Prefect" section (the
+    served deployment; the work-pool commands of "Working as a team" need pools, and
+    tests/flows/test_work_pools.py runs them), comments stripped."""
     lines, in_code = [], False
-    for line in (REPO / "README.md").read_text().splitlines():
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("\n## Prefect\n"):]
+    section = section[:section.index("\n## ", 1)]
+    for line in section.splitlines():
         if line.startswith("```"):
             in_code = not in_code
         elif in_code and line.startswith("prefect "):
