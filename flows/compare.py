@@ -22,7 +22,7 @@ def _row(data: dict | None) -> tuple[dict, dict]:
     data = data or {}
     params = ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
     metrics = ((data.get("metrics") or {}).get(METRICS_FILE) or {}).get("data") or {}
-    return params, metrics
+    return params, metrics.get("test", metrics)  # evaluate.json nests them under `test` (older revs: flat)
 
 
 def experiments(root: Path) -> tuple[dict[str, tuple[dict, dict]], tuple[dict, dict]]:

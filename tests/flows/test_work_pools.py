@@ -113,14 +113,14 @@ def test_the_sweep_compares_every_run_best_first(team):
     assert all(isinstance(a, float) for a in accuracies) and accuracies == sorted(accuracies, reverse=True)
     by_epochs = {r["epochs"]: r for r in rows}
     # epochs=1 is params.yaml's value: that run worked in the workspace; epochs=2 is an experiment.
-    workspace = json.loads((team.root / "data/metrics/evaluate.json").read_text())
+    workspace = json.loads((team.root / "data/metrics/evaluate.json").read_text())["test"]
     assert "workspace" in by_epochs[1]["run"] and by_epochs[1]["accuracy"] == workspace["accuracy"]
     shown = json.loads(subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json"], cwd=team.root,
                                       env=env(), capture_output=True, text=True, check=True).stdout)
     exps = {rev["name"]: rev["data"] for c in shown for e in c.get("experiments") or [] for rev in e["revs"]}
     data = exps[by_epochs[2]["run"]]
     assert data["params"]["params.yaml"]["data"]["train"]["epochs"] == 2
-    assert data["metrics"]["data/metrics/evaluate.json"]["data"]["accuracy"] == by_epochs[2]["accuracy"]
+    assert data["metrics"]["data/metrics/evaluate.json"]["data"]["test"]["accuracy"] == by_epochs[2]["accuracy"]
     children = api_filter("flow_runs", {"flow_runs": {"name": {"any_": [by_epochs[2]["run"]]}}}, team.api)
     assert [(c["work_pool_name"], c["parent_task_run_id"] is not None) for c in children] == [("cpu", True)]
 
