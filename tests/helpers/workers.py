@@ -12,11 +12,17 @@ from .prefect_server import FINAL, wait_for
 
 
 def call(method: str, url: str, **kwargs) -> dict | list:
-    """One API call, tried again for up to a minute while a busy server answers 503 (SQLite locked,
-    as Prefect's own client does); the JSON answer."""
-    deadline = time.monotonic() + 60
-    while (answer := httpx.request(method, url, timeout=30, **kwargs)).status_code == 503:
-        if time.monotonic() > deadline:
+    """One API call, tried again for up to two minutes while a busy server answers 503 (SQLite
+    locked, as Prefect's own client does) or not in time; the JSON answer."""
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            answer = httpx.request(method, url, timeout=30, **kwargs)
+        except httpx.TimeoutException:
+            if time.monotonic() > deadline:
+                raise
+            continue
+        if answer.status_code != 503 or time.monotonic() > deadline:
             break
         time.sleep(1)
     answer.raise_for_status()
