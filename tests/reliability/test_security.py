@@ -14,7 +14,7 @@ from ..conftest import REPO
 from .harness import Project
 
 pytestmark = pytest.mark.reliability("security")
-SOURCES = sorted((REPO / "tasks").glob("*.py")) + sorted((REPO / "flows").glob("*.py"))
+SOURCES = sorted((REPO / "tasks").rglob("*.py")) + sorted((REPO / "flows").rglob("*.py"))  # subpackages too
 SHELLS = {"system", "popen", "execl", "execlp", "execv", "execvp", "spawnl", "spawnv", "getoutput",
           "getstatusoutput"}
 RUNNERS = {"run", "Popen", "call", "check_call", "check_output"}
