@@ -72,6 +72,6 @@ def test_a_killed_flow_leaves_no_orphans_and_the_next_run_resumes(project, tmp_p
     assert "resuming from epoch 1 of 3" in said, said[-3000:]
     assert project.status() == {}
     listed = subprocess.run([sys.executable, "-m", "prefect", "flow-run", "ls"], cwd=project.root,
-                            env={**project.env(PREFECT_HOME=str(tmp_path / "prefect"))},
+                            env={**project.env(PREFECT_HOME=str(tmp_path / "prefect")), "COLUMNS": "250"},
                             capture_output=True, text=True, timeout=120)
     assert re.search(r"CRASHED", listed.stdout), listed.stdout + listed.stderr

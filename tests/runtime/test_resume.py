@@ -104,8 +104,8 @@ def assert_resumes(cmd: list[str], paths: Paths, stopped_at: int, uninterrupted:
 def test_a_killed_run_resumes_after_its_last_finished_epoch(uninterrupted: Paths, tmp_path: Path,
                                                             validated_template: Path):
     paths = copy_project(validated_template, tmp_path / "killed")
-    assert_resumes(*stop_after_two_epochs(paths, tmp_path, signal.SIGKILL), paths=paths,
-                   uninterrupted=uninterrupted)
+    cmd, stopped_at = stop_after_two_epochs(paths, tmp_path, signal.SIGKILL)
+    assert_resumes(cmd, paths, stopped_at, uninterrupted)
 
 
 def test_ctrl_c_ends_train_with_one_line_and_exit_130_then_it_resumes(
