@@ -68,8 +68,10 @@ def test_a_huge_jpeg_is_classified_in_bounded_memory(odd_run, reference: Project
     huge_jpeg(tmp_path / "photos" / "huge.jpg", 6000)
     done, peak = predict(reference, tmp_path / "photos", measured=True)
     assert done.returncode == 0 and list(p_dog(done.stdout)) == ["huge.jpg"], done.stderr[-3000:]
-    # A full decode of 6000 x 6000 RGB is 108 MB, and the old reader took 500 MB more than that.
-    assert peak - odd_run[2] < 100, f"peak RSS {peak} MB against {odd_run[2]} MB for small photos"
+    # A full decode of 6000 x 6000 RGB is 108 MB, and the old reader took 500-630 MB more than the
+    # small photos; the drafted decode adds next to nothing, but a whole TensorFlow process's peak
+    # varies by ~100 MB between runs (128 MB seen once in CI-like conditions).
+    assert peak - odd_run[2] < 250, f"peak RSS {peak} MB against {odd_run[2]} MB for small photos"
 
 
 def test_a_fifo_in_the_folder_is_skipped_not_waited_for(reference: Project, sample_images, tmp_path: Path):
