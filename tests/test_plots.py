@@ -1,6 +1,6 @@
 """`dvc plots show` and `dvc plots diff <rev>` as a user opens them: the page DVC writes, drawn in
 headless Chromium where no host resolves, shows every plot of dvc.yaml (Vega, from the vendored
-template .dvc/config names) and each revision's misclassified gallery, also in a fresh clone
+template .dvc/config names), also in a fresh clone
 whose DVC cache is empty."""
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ def test_plots_diff_main_in_a_fresh_clone_draws_both_revisions(project: Path, tm
     clone = tmp_path / "clone"
     sh(tmp_path, "git", "clone", "-q", str(project), str(clone))  # checks out more-epochs
     sh(clone, "git", "branch", "-q", "main", "origin/main")
-    assert not (clone / ".dvc" / "cache").exists()  # only git has main's gallery
+    assert not (clone / ".dvc" / "cache").exists()  # every plot of main must come from git
     titles, images = draw(clone, tmp_path / "profile", "diff", "main")
     assert set(titles) == plot_titles(clone)[0]
     for title, text in titles.items():
