@@ -45,7 +45,7 @@ def measure(variant: str, size: int, batch: int, steps: int, jit: bool | str,
     inputs = keras.Input((size, size, 3))
     x = keras.layers.GlobalAveragePooling2D()(aug(inputs))
     model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))
-    compile_for_training(model, 1e-3, jit)  # as tasks.train compiles
+    compile_for_training(model, 1e-3, jit)  # as tasks.train compiles the book recipe
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (batch * steps, size, size, 3), dtype=np.uint8)
     labels = rng.integers(0, 2, batch * steps)

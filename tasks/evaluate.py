@@ -9,7 +9,6 @@ import logging
 import sys
 from dataclasses import dataclass
 
-import keras
 import numpy as np
 from sklearn import metrics as skm
 
@@ -18,6 +17,7 @@ from tasks.core.config import Evaluate, Params
 from tasks.core.errors import StageError
 from tasks.core.io import atomic_write_bytes, sha256_file, write_json
 from tasks.core.paths import LABELS, Paths
+from tasks.networks import tta
 from tasks.reports import gallery
 from tasks.runtime.arrays import load_split, split_rows
 from tasks.runtime.feed import batches
@@ -108,7 +108,7 @@ def run(params: Params, paths: Paths) -> EvaluateResult:
     # Decoding forks worker processes: do it before the model load starts the backend (JAX is
     # multithreaded, and a fork after its start can deadlock).
     x, y = load_split(paths, "test", params.train.image_size)
-    model = keras.saving.load_model(paths.model, safe_mode=True)
+    model = tta.load(paths.model)
     p_dog = model.predict(batches(x, batch_size=params.train.batch_size), verbose=0).ravel()
     if not np.all(np.isfinite(p_dog)):
         raise StageError(f"{paths.model}: outputs NaN or inf on {int(np.sum(~np.isfinite(p_dog)))} "

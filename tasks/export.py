@@ -8,7 +8,6 @@ import logging
 import shutil
 from dataclasses import dataclass
 
-import keras
 import numpy as np
 
 from tasks.core.cli import stage_main
@@ -17,6 +16,7 @@ from tasks.core.errors import StageError, write_refused
 from tasks.core.io import atomic_dir, read_json, sha256_file, write_json
 from tasks.core.paths import Paths
 from tasks.formats.writers import EXPORTERS, QUANTIZED
+from tasks.networks import tta
 from tasks.reports.model_card import model_card, refusal_markdown, to_markdown
 from tasks.runtime.arrays import load_split
 
@@ -100,7 +100,7 @@ def _export(params: Params, paths: Paths, gate: dict) -> ExportResult:
         raise StageError(f"{paths.gate} blessed another model than {paths.model} (retrained since "
                          "evaluate ran?); run the evaluate stage first")
     x, _ = load_split(paths, "test", params.train.image_size)  # forks: before the backend starts
-    model = keras.saving.load_model(paths.model, safe_mode=True)
+    model = tta.load(paths.model)
     x = x[:PARITY_IMAGES]
     reference = model.predict(x.astype(np.float32), verbose=0).ravel()
     parity: dict[str, dict] = {}

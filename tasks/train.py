@@ -46,8 +46,9 @@ def run(params: Params, paths: Paths) -> TrainResult:
     # 1. activate the backend, before anything imports keras
     name = backend.activate(cfg.backend)
     # 2. load: decoding forks worker processes, so before JAX (fork-unsafe) is loaded
-    x_train, y_train = load_split(paths, "train", cfg.image_size)
-    x_val, y_val = load_split(paths, "validation", cfg.image_size)
+    # (every size progressive resizing trains at, the final one last)
+    train = {size: load_split(paths, "train", size) for size in cfg.sizes}
+    val = {size: load_split(paths, "validation", size) for size in cfg.sizes}
     # 3. restore: the same run, finished before, gives back its outputs without training
     knobs = backend.resolve_knobs(cfg, name, backend.gpu_names())
     key = resume.run_key(params, knobs, paths.accepted_manifest)
@@ -57,18 +58,20 @@ def run(params: Params, paths: Paths) -> TrainResult:
                  done["seconds"], done["best_epoch"], done["best_val_loss"])
         return TrainResult(**{**done, "seconds": round(time.perf_counter() - started, 1), "restored": True})
     # 4. build
-    from tasks.runtime.trainer import assemble
+    from tasks.runtime.trainer import StepBar, assemble
 
-    trainer = assemble(cfg, seed, knobs)
+    n_train = len(train[cfg.image_size][0])
+    trainer = assemble(cfg, seed, knobs, steps_per_epoch=-(-n_train // cfg.batch_size))
     log.info("%s", trainer.describe())
     # 5. resume
     store = resume.Store(paths.train_state(key), trainer.variables)
     state = store.load() or resume.TrainState()
     if state.epochs_done:
         log.info(progress.RESUMING, state.epochs_done, cfg.epochs, store.dir)
-    log.info("training %s (%d parameters) at %d px for %d epochs on %d images", cfg.model,
-             trainer.network.count_params(), cfg.image_size, cfg.epochs, len(x_train))
-    validation = batches(x_val, y_val, cfg.batch_size)  # the same every epoch: built once
+    log.info("training %s (%d parameters, recipe %s) at %s px for %d epochs on %d images",
+             cfg.model, trainer.network.count_params(), cfg.recipe,
+             "/".join(map(str, cfg.sizes)), cfg.epochs, n_train)
+    validation = {size: batches(*val[size], cfg.batch_size) for size in cfg.sizes}  # built once
     started = time.perf_counter()
     with atomic_dir(paths.model_dir) as out, PipelineLive(str(paths.live)) as live:
         for logs in state.history:  # DVC deleted data/live: rewrite the finished epochs
@@ -76,13 +79,18 @@ def run(params: Params, paths: Paths) -> TrainResult:
         # 6. epochs
         for epoch in range(state.epochs_done, cfg.epochs):
             tick = time.perf_counter()
+            size = cfg.size_at(epoch)
+            x_train, y_train = train[size]
             order = epoch_order(seed, epoch, len(x_train))
+            bar = StepBar(len(x_train), cfg.batch_size, f"epoch {epoch + 1}/{cfg.epochs} {size}px")
             history = trainer.fit_model.fit(
-                batches(x_train[order], y_train[order], cfg.batch_size), validation_data=validation,
-                initial_epoch=epoch, epochs=epoch + 1, shuffle=False, verbose=0)
+                batches(x_train[order], y_train[order], cfg.batch_size),
+                validation_data=validation[size], initial_epoch=epoch, epochs=epoch + 1,
+                shuffle=False, verbose=0, callbacks=[bar])
             logs = {k: float(v[-1]) for k, v in sorted(history.history.items())}
             live.log_epoch(logs)
-            state, better = state.after_epoch(logs)
+            # Losses at a smaller size do not compare: the best epoch is one at image_size.
+            state, better = state.after_epoch(logs, eligible=size == cfg.image_size)
             if better:
                 trainer.keep_best()
             store.save(state, trainer.saved if better else None)

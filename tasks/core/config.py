@@ -5,25 +5,17 @@ tasks/core/params_file.py reads the file into them (`load_params`) before any st
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Any, Literal
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from tasks.core.flow_params import Flow
 from tasks.core.section import Section as _Section
+from tasks.core.train_params import MODEL_NAMES, Knob, Train, apply_recipe  # noqa: F401
 
 LOCAL_DEFAULT = "data/local"  # the committed folder download.path names by default
 BOOK_GDRIVE_ID = "18uC7WTuEXKJDDxbj-Jq6EjzpFrgE7IAd"
-MODEL_NAMES = ("simple", "residual", "xception_mini", "resnet18", "resnet34", "resnet50")
 EXPORT_FORMATS = ("keras", "savedmodel", "tflite", "tflite_int8", "onnx")
-# `simple` has five unpadded 3x3 convs and four 2x2 pools: below 78 px nothing is left to pool.
-MIN_IMAGE_SIZE = {"simple": 78}
-# A hardware knob: auto (tasks/runtime/backend.py decides), on or off. params.yaml is YAML 1.2, where
-# on/off are text, but true/false (or a YAML 1.1 reader) give booleans, so booleans are accepted too.
-Knob = Annotated[Literal["auto", "on", "off"],
-                 BeforeValidator(lambda v: ("on" if v else "off") if isinstance(v, bool) else v)]
-
-
 class Base(_Section):
     seed: int = Field(42, ge=0, le=2**31 - 1, strict=True)
 
@@ -81,29 +73,6 @@ class Validate(_Section):
     min_fraction: float = Field(0.98, gt=0, le=1, strict=True)
 
 
-class Train(_Section):
-    model: Literal[MODEL_NAMES] = "xception_mini"  # type: ignore[valid-type]
-    image_size: int = Field(180, ge=32, le=512, strict=True)
-    epochs: int = Field(100, ge=1, le=10_000, strict=True)
-    batch_size: int = Field(32, ge=1, le=4096, strict=True)
-    learning_rate: float = Field(1e-3, gt=0, le=1, strict=True)
-    augment: bool = Field(True, strict=True)
-    # Keras' default (the book's). A short CPU run has too few steps for 0.99 to settle the
-    # moving statistics, so params.yaml lowers it; the parameter count is the same either way.
-    bn_momentum: float = Field(0.99, ge=0, lt=1, strict=True)
-    # auto: $KERAS_BACKEND, else tensorflow. Keras reads the backend once, at its first import.
-    backend: Literal["auto", "tensorflow", "jax"] = "tensorflow"
-    mixed_precision: Knob = "auto"  # bfloat16 compute, float32 weights and output
-    jit_compile: Knob = "auto"      # XLA-compile the train step
-
-    @model_validator(mode="after")
-    def _image_fits_model(self) -> Train:
-        if self.image_size < MIN_IMAGE_SIZE.get(self.model, 0):
-            raise ValueError(f"model {self.model!r} needs train.image_size >= "
-                             f"{MIN_IMAGE_SIZE[self.model]} (got {self.image_size})")
-        return self
-
-
 class Evaluate(_Section):
     min_accuracy: float = Field(0.5, ge=0, le=1, strict=True)
     baseline: str | None = Field(None, min_length=1)  # a git rev, e.g. main
@@ -130,6 +99,10 @@ class Params(_Section):
     evaluate: Evaluate = Evaluate()
     export: Export = Export()
     flow: Flow = Flow()
+    # Named recipes (tasks/core/train_params.py): train keys that train.recipe puts in force.
+    recipes: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    _recipe = model_validator(mode="before")(apply_recipe)
 
     @property
     def validate(self) -> Validate:  # type: ignore[override]

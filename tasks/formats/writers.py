@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from tasks.core.errors import StageError
+from tasks.networks import tta
 
 Predict = Callable[[np.ndarray], np.ndarray]
 
@@ -116,7 +117,7 @@ def _runner(path: Path) -> Predict:
         return lambda x: loaded.signatures["serving_default"](
             images=tf.constant(x, tf.uint8))["p_dog"].numpy().ravel()
     if path.suffix == ".keras":
-        model = keras.saving.load_model(path, safe_mode=True)
+        model = tta.load(path)
         return lambda x: model.predict(x.astype(np.float32), verbose=0).ravel()
     if path.suffix == ".tflite":
         return _tflite_runner(path)

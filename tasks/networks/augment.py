@@ -58,12 +58,12 @@ class BookAugmentation(keras.layers.Layer):
 
     def __init__(self, flip: bool = True, rotation: float | tuple[float, float] = 0.1,
                  zoom: float | tuple[float, float] = 0.2, seed: int | None = None,
-                 sampler: str = "gather", **kwargs):
+                 sampler: str = "gather", crop_area: float | None = None, **kwargs):
         # float32 whatever the global policy: resampling in bfloat16 would cost image detail.
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.flip, self.rotation, self.zoom = flip, _range(rotation), _range(zoom)
-        self.seed, self.sampler = seed, sampler
+        self.seed, self.sampler, self.crop_area = seed, sampler, crop_area
         self.seed_generator = keras.random.SeedGenerator(seed)
         # TensorFlow's affine_transform kernel (ImageProjectiveTransformV3) has no XLA version.
         self.supports_jit = sampler == "gather" or keras.backend.backend() != "tensorflow"
@@ -76,6 +76,8 @@ class BookAugmentation(keras.layers.Layer):
         sampled it. In centred coordinates that is [[s z cos, -s z sin], [z sin, z cos]] with
         s = -1 for a flipped image.
         """
+        if self.crop_area is not None:
+            return self.crop_matrices(batch, height, width)
         u = keras.random.uniform((batch, 3), seed=self.seed_generator)
         sign = ops.where(u[:, 0] <= 0.5, -1.0, 1.0) if self.flip else ops.ones((batch,))
         low, high = self.rotation
@@ -91,11 +93,33 @@ class BookAugmentation(keras.layers.Layer):
         zeros = ops.zeros_like(a0)
         return ops.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
 
+    def crop_matrices(self, batch, height, width):
+        """Flip, rotation, and a random-resized crop in place of the zoom: a window of
+        crop_area..1 of the image's area at an aspect of 3/4..4/3, anywhere inside it, stretched
+        over the output (Inception's crop, at the image's own size)."""
+        u = keras.random.uniform((batch, 6), seed=self.seed_generator)
+        sign = ops.where(u[:, 0] <= 0.5, -1.0, 1.0) if self.flip else ops.ones((batch,))
+        area = self.crop_area + (1.0 - self.crop_area) * u[:, 1]
+        aspect = ops.exp(math.log(3 / 4) + math.log(16 / 9) * u[:, 2])
+        sx = ops.minimum(ops.sqrt(area * aspect), 1.0)  # window side / image side
+        sy = ops.minimum(ops.sqrt(area / aspect), 1.0)
+        low, high = self.rotation
+        angle = (low + (high - low) * u[:, 3]) * 2.0 * math.pi
+        cx = (ops.cast(width, "float32") - 1.0) / 2.0
+        cy = (ops.cast(height, "float32") - 1.0) / 2.0
+        tx, ty = (2 * u[:, 4] - 1) * (1 - sx) * cx, (2 * u[:, 5] - 1) * (1 - sy) * cy
+        cos, sin = ops.cos(angle), ops.sin(angle)
+        a0, a1, b0, b1 = cos * sx * sign, -sin * sy, sin * sx * sign, cos * sy
+        a2, b2 = cx + tx - a0 * cx - a1 * cy, cy + ty - b0 * cx - b1 * cy
+        zeros = ops.zeros_like(a0)
+        return ops.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+
     def call(self, images, training=False):
         images = ops.cast(images, self.compute_dtype)
         if not training:
             return images
-        matrices = self.matrices(ops.shape(images)[0], images.shape[1], images.shape[2])
+        shape = ops.shape(images)  # dynamic: progressive resizing trains one network at many sizes
+        matrices = self.matrices(shape[0], shape[1], shape[2])
         if self.sampler == "gather":
             return resample(images, matrices)
         return ops.image.affine_transform(images, matrices, interpolation="bilinear",
@@ -106,12 +130,16 @@ class BookAugmentation(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "flip": self.flip, "rotation": self.rotation,
-                "zoom": self.zoom, "seed": self.seed, "sampler": self.sampler}
+                "zoom": self.zoom, "seed": self.seed, "sampler": self.sampler,
+                "crop_area": self.crop_area}
 
 
-def augmentation(seed: int, xla: bool = False) -> keras.layers.Layer:
-    """The book's augmentation: horizontal flip, rotation 0.1, zoom 0.2 (training only), as one
-    fused resampling instead of three Keras layers. `xla`: whether the train
-    step is XLA-compiled, which decides the faster sampler."""
-    return BookAugmentation(flip=True, rotation=0.1, zoom=0.2, seed=seed, name="augmentation",
-                            sampler="gather" if xla else "affine_transform")
+def augmentation(seed: int, xla: bool = False, kind: str = "book", rotation: float = 0.1,
+                 crop_area: float = 1.0) -> keras.layers.Layer:
+    """Training-only augmentation as one fused resampling instead of three Keras layers.
+    kind "book": horizontal flip, rotation, zoom 0.2 (the book's, at rotation 0.1); "crop": flip,
+    rotation and a random-resized crop of at least `crop_area`. `xla`: whether the train step is
+    XLA-compiled, which decides the faster sampler."""
+    return BookAugmentation(flip=True, rotation=rotation, zoom=0.2, seed=seed, name="augmentation",
+                            sampler="gather" if xla else "affine_transform",
+                            crop_area=crop_area if kind == "crop" else None)

@@ -77,18 +77,43 @@ def xception_mini(cfg: Train) -> keras.Model:
     return keras.Model(inputs, outputs, name="xception_mini")
 
 
+def xception_fast(cfg: Train) -> keras.Model:
+    """xception_mini's blocks behind a stride-2 3x3 stem, for CPUs: the book's model runs its
+    5x5 stem and first block at full resolution, where a CPU spends most of its time moving
+    memory (README, "Recipes"). Blocks of 64-512, BN-ReLU, GAP, Dropout 0.5, Dense(1)."""
+    bn = dict(momentum=cfg.bn_momentum)
+    inputs = keras.Input(shape=(cfg.image_size, cfg.image_size, 3))
+    x = layers.Rescaling(1.0 / 255)(inputs)
+    x = layers.Conv2D(32, 3, strides=2, padding="same", use_bias=False)(x)
+    for filters in (64, 128, 256, 512):
+        residual = x
+        for _ in range(2):
+            x = layers.Activation("relu")(layers.BatchNormalization(**bn)(x))
+            x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
+        residual = layers.Conv2D(filters, 1, strides=2, padding="same", use_bias=False)(residual)
+        x = layers.add([x, residual])
+    x = layers.Activation("relu")(layers.BatchNormalization(**bn)(x))
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(0.5)(x)
+    outputs = layers.Dense(1, activation="sigmoid", dtype="float32")(x)
+    return keras.Model(inputs, outputs, name="xception_fast")
+
+
 BUILDERS: dict[str, Callable[[Train], keras.Model]] = {
     "simple": simple, "residual": residual, "xception_mini": xception_mini,
+    "xception_fast": xception_fast,
     "resnet18": resnet.resnet18, "resnet34": resnet.resnet34, "resnet50": resnet.resnet50}
 # The input size each model is described at: the book's 180 px, the seed's 32 px residual demo,
 # and ImageNet's 224 px for the ResNets.
-DEFAULT_SIZE = {"simple": 180, "residual": 32, "xception_mini": 180,
+DEFAULT_SIZE = {"simple": 180, "residual": 32, "xception_mini": 180, "xception_fast": 128,
                 "resnet18": 224, "resnet34": 224, "resnet50": 224}
 
 
-def build(cfg: Train) -> keras.Model:
-    """Build the model named by `cfg.model` at `cfg.image_size`."""
-    return BUILDERS[cfg.model](cfg)
+def build(cfg: Train, any_size: bool = False) -> keras.Model:
+    """Build the model named by `cfg.model` at `cfg.image_size`, or for any input size (the same
+    weights: progressive resizing trains it at several)."""
+    return BUILDERS[cfg.model](cfg.model_copy(update={"image_size": None}) if any_size else cfg)
 
 
 def describe_all() -> str:

@@ -14,7 +14,7 @@ from tasks.core.paths import Paths
 from tasks.runtime.arrays import read_manifest
 
 # The params sections dvc.yaml lists for the export stage: the card shows no stale params.
-CARD_SECTIONS = {"base", "download", "split", "train", "export"}
+CARD_SECTIONS = {"base", "download", "split", "train", "recipes", "export"}
 
 
 def _files(path: Path) -> list[Path]:
@@ -30,7 +30,8 @@ def model_card(params: Params, paths: Paths, model: keras.Model, parity: dict, o
     """The facts a reader needs before using the model, as JSON (Markdown is rendered from it)."""
     synthetic = params.download.source == "sample"
     return {
-        "model": params.train.model, "parameters": model.count_params(),
+        "model": params.train.model, "recipe": params.train.recipe,
+        "parameters": model.count_params(),
         "input": f"{params.train.image_size}x{params.train.image_size} RGB, 0-255",
         "image_size": params.train.image_size,
         "output": "p(dog); label dog if >= 0.5, else cat",
@@ -74,6 +75,7 @@ def to_markdown(card: dict) -> str:
     checks = "\n".join(f"| {f} | {p['max_abs_diff']:.2e} | {p['label_agreement']:.4f} | {p['rule']} |"
                        for f, p in card["parity"].items())
     return (f"# Model card: {card['model']}\n\n{card['intended_use']}\n\n"
+            f"- Recipe: {card.get('recipe', 'custom')} (README, \"Recipes\")\n"
             f"- Parameters: {card['parameters']:,}\n- Input: {card['input']}\n- Output: {card['output']}\n"
             f"- Data: {card['data']['source']}, images {card['data']['counts']}, manifest "
             f"sha256 `{card['data']['manifest_sha256'][:16]}`\n- Git revision: {card['git_revision']}\n"

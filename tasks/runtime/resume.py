@@ -67,9 +67,10 @@ class TrainState:
     best_val_loss: float = math.inf
     history: tuple[dict[str, float], ...] = ()
 
-    def after_epoch(self, logs: dict[str, float]) -> tuple[TrainState, bool]:
-        """The state once the next epoch ended with `logs`, and whether it is the new best."""
-        better = logs["val_loss"] < self.best_val_loss  # False for NaN, as Keras' checkpoint
+    def after_epoch(self, logs: dict[str, float], eligible: bool = True) -> tuple[TrainState, bool]:
+        """The state once the next epoch ended with `logs`, and whether it is the new best
+        (only an `eligible` epoch can be)."""
+        better = eligible and logs["val_loss"] < self.best_val_loss  # False for NaN, as Keras' checkpoint
         epoch = self.epochs_done + 1
         return TrainState(epoch, epoch if better else self.best_epoch,
                           logs["val_loss"] if better else self.best_val_loss,

@@ -1,0 +1,122 @@
+"""The `train` section of params.yaml, and the recipes it can name (`train.recipe`).
+
+A recipe is a named, complete way to train, kept in params.yaml's `recipes` section: `book` (the
+book's configuration, the reference), `cpu` and `gpu` (README, "Recipes"). Naming one in
+`train.recipe` replaces the train keys the recipe sets; the hardware knobs (backend,
+mixed_precision, jit_compile) stay the train section's. `custom` trains the keys as written.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
+
+from tasks.core.section import Section
+
+MODEL_NAMES = ("simple", "residual", "xception_mini", "xception_fast", "resnet18", "resnet34",
+               "resnet50")
+# `simple` has five unpadded 3x3 convs and four 2x2 pools: below 78 px nothing is left to pool.
+MIN_IMAGE_SIZE = {"simple": 78}
+# A hardware knob: auto (tasks/runtime/backend.py decides), on or off. params.yaml is YAML 1.2, where
+# on/off are text, but true/false (or a YAML 1.1 reader) give booleans, so booleans are accepted too.
+Knob = Annotated[Literal["auto", "on", "off"],
+                 BeforeValidator(lambda v: ("on" if v else "off") if isinstance(v, bool) else v)]
+HARDWARE = ("backend", "mixed_precision", "jit_compile")  # the machine's, never a recipe's
+
+
+class Train(Section):
+    recipe: str = Field("custom", min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
+    model: Literal[MODEL_NAMES] = "xception_mini"  # type: ignore[valid-type]
+    image_size: int = Field(180, ge=32, le=512, strict=True)
+    epochs: int = Field(100, ge=1, le=10_000, strict=True)
+    batch_size: int = Field(32, ge=1, le=4096, strict=True)
+    learning_rate: float = Field(1e-3, gt=0, le=1, strict=True)
+    # rmsprop: the book's. adamw: decoupled weight decay (Loshchilov & Hutter).
+    optimizer: Literal["rmsprop", "adamw"] = "rmsprop"
+    weight_decay: float = Field(0.0, ge=0, lt=1, strict=True)
+    # constant: the book's. cosine: linear warm-up for warmup_epochs, then cosine decay to 0.
+    schedule: Literal["constant", "cosine"] = "constant"
+    warmup_epochs: int = Field(0, ge=0, strict=True)
+    label_smoothing: float = Field(0.0, ge=0, lt=0.5, strict=True)
+    augment: bool = Field(True, strict=True)
+    # book: flip, rotation 0.1, zoom 0.2. crop: flip, rotation, and a random-resized crop that
+    # keeps crop_area..1 of the photo at an aspect of 3/4..4/3 (Szegedy et al.), one resampling.
+    augmentation: Literal["book", "crop"] = "book"
+    rotation: float = Field(0.1, ge=0, le=0.5, strict=True)  # x 2 pi rad, as RandomRotation
+    crop_area: float = Field(0.35, gt=0, le=1, strict=True)
+    # Progressive resizing: [[size, epochs], ...] trains the first epochs at smaller sizes; the
+    # remaining epochs run at image_size, the size evaluate and export use.
+    progressive: tuple[tuple[Annotated[int, Field(ge=32)], Annotated[int, Field(ge=1)]], ...] = ()
+    # Test-time augmentation: the saved model averages p(dog) over the photo and its mirror.
+    tta: bool = Field(False, strict=True)
+    # Keras' default (the book's). A short CPU run has too few steps for 0.99 to settle the
+    # moving statistics, so params.yaml lowers it; the parameter count is the same either way.
+    bn_momentum: float = Field(0.99, ge=0, lt=1, strict=True)
+    # auto: $KERAS_BACKEND, else tensorflow. Keras reads the backend once, at its first import.
+    backend: Literal["auto", "tensorflow", "jax"] = "tensorflow"
+    mixed_precision: Knob = "auto"  # bfloat16 compute, float32 weights and output
+    jit_compile: Knob = "auto"      # XLA-compile the train step
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Train:
+        if self.image_size < MIN_IMAGE_SIZE.get(self.model, 0):
+            raise ValueError(f"model {self.model!r} needs train.image_size >= "
+                             f"{MIN_IMAGE_SIZE[self.model]} (got {self.image_size})")
+        if self.progressive:
+            if self.model == "simple":
+                raise ValueError("train.progressive needs a model that pools globally; "
+                                 "'simple' flattens a fixed size")
+            if sum(n for _, n in self.progressive) >= self.epochs:
+                raise ValueError("train.progressive must leave epochs at train.image_size: its "
+                                 f"epochs sum to {sum(n for _, n in self.progressive)}, "
+                                 f"train.epochs is {self.epochs}")
+            if any(size > self.image_size for size, _ in self.progressive):
+                raise ValueError("train.progressive sizes must not exceed train.image_size")
+        return self
+
+    def size_at(self, epoch: int) -> int:
+        """The image size of 0-based `epoch` under progressive resizing."""
+        for size, epochs in self.progressive:
+            if epoch < epochs:
+                return size
+            epoch -= epochs
+        return self.image_size
+
+    @property
+    def sizes(self) -> list[int]:
+        """Every size training uses, the final one last."""
+        return sorted({s for s, _ in self.progressive} - {self.image_size}) + [self.image_size]
+
+
+def apply_recipe(data: Any) -> Any:
+    """Raw params (a mapping) with `train` replaced by train.recipe's keys layered over it; each
+    recipe must be a mapping of train keys other than the hardware knobs and `recipe`."""
+    if not isinstance(data, dict):
+        return data
+    recipes, train = data.get("recipes") or {}, data.get("train") or {}
+    if not isinstance(recipes, dict) or not isinstance(train, dict):
+        return data  # the models' own validation names what is wrong
+    for name, recipe in recipes.items():
+        if not isinstance(recipe, dict):
+            raise ValueError(f"recipes.{name} must be a mapping of train keys")  # noqa: TRY004 (pydantic reports only ValueError)
+        keys = set(Train.model_fields) - {"recipe", *HARDWARE}
+        if missing := sorted(keys - set(recipe)):  # complete: nothing leaks in from train
+            raise ValueError(f"recipes.{name} must set every training key; it lacks "
+                             f"{', '.join(missing)}")
+        if bad := sorted(set(recipe) - keys):
+            raise ValueError(f"recipes.{name}: {', '.join(bad)} cannot be set by a recipe (the "
+                             "keys are those of train, less recipe and the hardware knobs "
+                             f"{', '.join(HARDWARE)})")
+        try:  # every recipe, chosen or not: a typo in one shows before anyone picks it
+            Train.model_validate({**train, **recipe, "recipe": name})
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise ValueError(f"recipes.{name}{'.' + where if where else ''}: {first['msg']}") from None
+    chosen = train.get("recipe", "custom")
+    if chosen == "custom":
+        return data
+    if chosen not in recipes:
+        raise ValueError(f"train.recipe {chosen!r} is not in recipes (have: "
+                         f"{', '.join(['custom', *recipes])})")
+    return {**data, "train": {**train, **recipes[chosen]}}
