@@ -43,6 +43,9 @@ def _describe(err: ValidationError) -> str:
         # A cross-field rule (value_error) already says what it got; a dict echo would be noise.
         got = "" if e["type"] in ("extra_forbidden", "value_error") else f" (got {_clip(e.get('input'))})"
         msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        if not e["loc"] and e["type"] == "value_error":  # a recipe rule: its message names the key
+            lines.append(f"  {msg.removeprefix('Value error, ')}")
+            continue
         lines.append(f"  {key}: {msg}{got}")
     return "\n".join(lines)
 

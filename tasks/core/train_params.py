@@ -114,8 +114,8 @@ def apply_recipe(data: Any) -> Any:
             where = ".".join(str(part) for part in first["loc"])
             raise ValueError(f"recipes.{name}{'.' + where if where else ''}: {first['msg']}") from None
     chosen = train.get("recipe", "custom")
-    if chosen == "custom":
-        return data
+    if chosen == "custom" or not isinstance(chosen, str) or not chosen:
+        return data  # not a name: the field's own validation names train.recipe
     if chosen not in recipes:
         raise ValueError(f"train.recipe {chosen!r} is not in recipes (have: "
                          f"{', '.join(['custom', *recipes])})")

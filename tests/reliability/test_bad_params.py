@@ -29,6 +29,8 @@ def leaves() -> dict[str, tuple[type, list]]:
     """'section.key' -> (the field's type without Optional, its constraint metadata)."""
     found = {}
     for name, section in Params.model_fields.items():
+        if name == "recipes":  # a mapping of named recipes: tests/core/test_recipes.py
+            continue
         for key, field in section.annotation.model_fields.items():
             kind = field.annotation
             if get_origin(kind) in (Union, types.UnionType):  # X | None: the X is what counts
