@@ -103,7 +103,8 @@ def test_tasks_and_flows_break_no_rule():
 def test_the_checked_calls_exist():
     """The rules are not vacuous: the calls they judge are there to be judged."""
     names = [name for p in SOURCES for name, _ in calls(ast.parse(p.read_text()))]
-    assert sum(n.endswith("load_model") for n in names) >= 3  # evaluate, export, exporters
+    # evaluate, export and the exporters load through tasks/networks/tta.py: one call, in safe mode
+    assert sum(n.endswith("load_model") for n in names) >= 1
     assert "np.load" in names and "subprocess.Popen" in names and "subprocess.run" in names
 
 
