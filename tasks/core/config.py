@@ -11,11 +11,13 @@ from pydantic import Field, field_validator, model_validator
 
 from tasks.core.flow_params import Flow
 from tasks.core.section import Section as _Section
-from tasks.core.train_params import MODEL_NAMES, Knob, Train, apply_recipe  # noqa: F401
+from tasks.core.train_params import Train, apply_recipe
 
 LOCAL_DEFAULT = "data/local"  # the committed folder download.path names by default
 BOOK_GDRIVE_ID = "18uC7WTuEXKJDDxbj-Jq6EjzpFrgE7IAd"
 EXPORT_FORMATS = ("keras", "savedmodel", "tflite", "tflite_int8", "onnx")
+
+
 class Base(_Section):
     seed: int = Field(42, ge=0, le=2**31 - 1, strict=True)
 

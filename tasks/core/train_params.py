@@ -88,6 +88,9 @@ class Train(Section):
         return sorted({s for s, _ in self.progressive} - {self.image_size}) + [self.image_size]
 
 
+TRAINING_KEYS = frozenset(Train.model_fields) - {"recipe", *HARDWARE}  # what a recipe sets
+
+
 def apply_recipe(data: Any) -> Any:
     """Raw params (a mapping) with `train` replaced by train.recipe's keys layered over it; each
     recipe must be a mapping of train keys other than the hardware knobs and `recipe`."""
@@ -99,11 +102,10 @@ def apply_recipe(data: Any) -> Any:
     for name, recipe in recipes.items():
         if not isinstance(recipe, dict):
             raise ValueError(f"recipes.{name} must be a mapping of train keys")  # noqa: TRY004 (pydantic reports only ValueError)
-        keys = set(Train.model_fields) - {"recipe", *HARDWARE}
-        if missing := sorted(keys - set(recipe)):  # complete: nothing leaks in from train
+        if missing := sorted(TRAINING_KEYS - set(recipe)):  # complete: nothing leaks in from train
             raise ValueError(f"recipes.{name} must set every training key; it lacks "
                              f"{', '.join(missing)}")
-        if bad := sorted(set(recipe) - keys):
+        if bad := sorted(set(recipe) - TRAINING_KEYS):
             raise ValueError(f"recipes.{name}: {', '.join(bad)} cannot be set by a recipe (the "
                              "keys are those of train, less recipe and the hardware knobs "
                              f"{', '.join(HARDWARE)})")

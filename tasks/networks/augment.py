@@ -45,6 +45,19 @@ def resample(images, matrices):
     return top * (1 - fy) + bottom * fy
 
 
+def _about_centre(a0, a1, b0, b1, height, width, shift=None):
+    """(batch, 8) transforms in affine_transform's layout: the linear part [[a0, a1], [b0, b1]]
+    acting about the image centre, whose source moves by `shift` (fractions of the half-size)."""
+    cx = (ops.cast(width, "float32") - 1.0) / 2.0
+    cy = (ops.cast(height, "float32") - 1.0) / 2.0
+    a2 = cx - a0 * cx - a1 * cy
+    b2 = cy - b0 * cx - b1 * cy
+    if shift is not None:
+        a2, b2 = a2 + shift[0] * cx, b2 + shift[1] * cy
+    zeros = ops.zeros_like(a0)
+    return ops.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+
+
 def _range(factor: float | tuple[float, float]) -> tuple[float, float]:
     # The Keras layers' convention: a number f means [-|f|, |f|], a pair is (low, high).
     return (-abs(factor), abs(factor)) if isinstance(factor, (int, float)) else tuple(sorted(factor))
@@ -85,13 +98,7 @@ class BookAugmentation(keras.layers.Layer):
         low, high = self.zoom
         scale = 1.0 + low + (high - low) * u[:, 2]
         cos, sin = ops.cos(angle) * scale, ops.sin(angle) * scale
-        a0, a1, b0, b1 = sign * cos, -sign * sin, sin, cos
-        cx = (ops.cast(width, "float32") - 1.0) / 2.0
-        cy = (ops.cast(height, "float32") - 1.0) / 2.0
-        a2 = cx - a0 * cx - a1 * cy
-        b2 = cy - b0 * cx - b1 * cy
-        zeros = ops.zeros_like(a0)
-        return ops.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+        return _about_centre(sign * cos, -sign * sin, sin, cos, height, width)
 
     def crop_matrices(self, batch, height, width):
         """Flip, rotation, and a random-resized crop in place of the zoom: a window of
@@ -105,14 +112,11 @@ class BookAugmentation(keras.layers.Layer):
         sy = ops.minimum(ops.sqrt(area / aspect), 1.0)
         low, high = self.rotation
         angle = (low + (high - low) * u[:, 3]) * 2.0 * math.pi
-        cx = (ops.cast(width, "float32") - 1.0) / 2.0
-        cy = (ops.cast(height, "float32") - 1.0) / 2.0
-        tx, ty = (2 * u[:, 4] - 1) * (1 - sx) * cx, (2 * u[:, 5] - 1) * (1 - sy) * cy
+        # the window's centre moves at most to the image's edge: (1 - side) of the half-size
+        shift = ((2 * u[:, 4] - 1) * (1 - sx), (2 * u[:, 5] - 1) * (1 - sy))
         cos, sin = ops.cos(angle), ops.sin(angle)
-        a0, a1, b0, b1 = cos * sx * sign, -sin * sy, sin * sx * sign, cos * sy
-        a2, b2 = cx + tx - a0 * cx - a1 * cy, cy + ty - b0 * cx - b1 * cy
-        zeros = ops.zeros_like(a0)
-        return ops.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+        return _about_centre(cos * sx * sign, -sin * sy, sin * sx * sign, cos * sy, height, width,
+                             shift)
 
     def call(self, images, training=False):
         images = ops.cast(images, self.compute_dtype)

@@ -8,12 +8,11 @@ import pytest
 
 from bench.book import BOOK
 from tasks.core.params_file import ParamsError, load_params, parse_params
-from tasks.core.train_params import HARDWARE, Train
+from tasks.core.train_params import TRAINING_KEYS, Train
 
 from ..conftest import REPO
 
 COMMITTED = load_params(REPO / "params.yaml")
-TRAINING_KEYS = set(Train.model_fields) - {"recipe", *HARDWARE}
 
 
 def recipe(**changes) -> dict:
