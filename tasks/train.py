@@ -78,7 +78,7 @@ def run(params: Params, paths: Paths) -> TrainResult:
             tick = time.perf_counter()
             order = epoch_order(seed, epoch, len(x_train))
             history = trainer.fit_model.fit(
-                batches(x_train[order], y_train[order], cfg.batch_size), validation_data=validation,
+                batches(x_train, y_train, cfg.batch_size, order), validation_data=validation,
                 initial_epoch=epoch, epochs=epoch + 1, shuffle=False, verbose=0)
             logs = {k: float(v[-1]) for k, v in sorted(history.history.items())}
             live.log_epoch(logs)
