@@ -84,7 +84,7 @@ def run(params: Params, paths: Paths) -> TrainResult:
             order = epoch_order(seed, epoch, len(x_train))
             bar = StepBar(len(x_train), cfg.batch_size, f"epoch {epoch + 1}/{cfg.epochs} {size}px")
             history = trainer.fit_model.fit(
-                batches(x_train[order], y_train[order], cfg.batch_size),
+                batches(x_train, y_train, cfg.batch_size, order),
                 validation_data=validation[size], initial_epoch=epoch, epochs=epoch + 1,
                 shuffle=False, verbose=0, callbacks=[bar])
             logs = {k: float(v[-1]) for k, v in sorted(history.history.items())}

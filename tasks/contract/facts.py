@@ -7,6 +7,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from PIL import Image
+from tqdm import tqdm
 
 from tasks.core.errors import StageError
 from tasks.core.paths import RAW_NAME, Paths
@@ -32,7 +33,8 @@ def inspect(job: tuple[Path, int]) -> dict[str, object]:
 
 
 def gather(paths: Paths, max_pixels: int) -> tuple[list[str], list[dict[str, object]]]:
-    """The manifest's columns, and its rows joined with decode facts (all cores)."""
+    """The manifest's columns, and its rows joined with decode facts (all cores, with a
+    progress bar and ETA on stderr)."""
     if not paths.manifest.is_file():
         raise StageError(f"{paths.manifest}: not found; run the split stage first")
     with open(paths.manifest, newline="") as fh:
@@ -40,9 +42,10 @@ def gather(paths: Paths, max_pixels: int) -> tuple[list[str], list[dict[str, obj
         rows = list(reader)
     if not rows:
         raise StageError(f"{paths.manifest}: lists no images; rerun the split stage")
-    with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
+    with ProcessPoolExecutor(max_workers=len(os.sched_getaffinity(0))) as pool:
         jobs = [(paths.split / r["path"], max_pixels) for r in rows]
-        facts = pool.map(inspect, jobs, chunksize=64)
+        facts = tqdm(pool.map(inspect, jobs, chunksize=64), total=len(jobs), desc="validate: decode",
+                     unit="img", mininterval=1.0, disable=None)
         for row, fact in zip(rows, facts, strict=True):
             row.update(fact)
             name = RAW_NAME.match(Path(str(row["path"])).name)

@@ -12,6 +12,9 @@ tilt, and some backgrounds hold triangles and ovals much like ears, so a model m
 from __future__ import annotations
 
 import io
+import os
+import shutil
+import tempfile
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -35,8 +38,8 @@ def _background(rng: np.random.Generator, w: int, h: int) -> Image.Image:
     """A two-colour gradient with random clutter, including ear-like shapes as distractors."""
     top, bottom = rng.integers(30, 230, 3), rng.integers(30, 230, 3)
     ramp = np.linspace(0.0, 1.0, h)[:, None, None]
-    pixels = (top * (1 - ramp) + bottom * ramp) * np.ones((1, w, 1))
-    img = Image.fromarray(pixels.astype(np.uint8), "RGB")
+    column = (top * (1 - ramp) + bottom * ramp).astype(np.uint8)
+    img = Image.fromarray(np.ascontiguousarray(np.broadcast_to(column, (h, w, 3))), "RGB")
     draw = ImageDraw.Draw(img)
     for _ in range(int(rng.integers(3, 12))):
         x, y = rng.integers(0, w), rng.integers(0, h)
@@ -105,7 +108,8 @@ def render_image(label: str, index: int, seed: int) -> Image.Image:
     img.paste(head, (x - s // 4, y), head)
     img = img.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.0, 1.2))))
     noise = rng.normal(0, rng.uniform(2, 10), (h, w, 3))
-    img = Image.fromarray(np.clip(np.asarray(img, dtype=float) + noise, 0, 255).astype(np.uint8))
+    noise += np.asarray(img)  # in place: the same sums, without two more float copies
+    img = Image.fromarray(np.clip(noise, 0, 255, out=noise).astype(np.uint8))
     return img.convert("L") if rng.random() < GRAYSCALE_FRACTION else img
 
 
@@ -115,30 +119,37 @@ def _render_jpeg(job: tuple[str, int, int]) -> bytes:
     return buf.getvalue()
 
 
-def _zip_bytes(members: dict[str, bytes], compression: int) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression) as zf:
-        for name, data in members.items():
-            # A fixed timestamp keeps the archive byte-identical from run to run.
-            zf.writestr(zipfile.ZipInfo(name, date_time=(2013, 9, 25, 0, 0, 0)), data)
-    return buf.getvalue()
+def _info(name: str) -> zipfile.ZipInfo:
+    # A fixed timestamp keeps the archive byte-identical from run to run; a ZipInfo's members
+    # are stored (JPEGs do not deflate).
+    return zipfile.ZipInfo(name, date_time=(2013, 9, 25, 0, 0, 0))
 
 
 def write_sample_archive(dest: Path, per_class: int, seed: int, unlabeled: int = 20) -> Path:
     """Write Kaggle's nested layout to `dest`: train.zip (train/cat.N.jpg, train/dog.N.jpg),
-    test1.zip (test1/N.jpg, unlabeled) and sampleSubmission.csv. Returns `dest`."""
+    test1.zip (test1/N.jpg, unlabeled) and sampleSubmission.csv. Returns `dest`.
+
+    Every core renders; each JPEG goes into the inner zips on disk as it comes, in order, so
+    memory stays flat however many images (20,000 per class are about 1.5 GB of JPEGs)."""
     jobs = [(label, i, seed) for i in range(per_class) for label in LABELS]
     jobs += [(LABELS[i % 2], per_class + i, seed) for i in range(unlabeled)]
-    # Rendering is pure CPU work per image: spread it over every core.
-    with ProcessPoolExecutor() as pool:
-        jpegs = list(pool.map(_render_jpeg, jobs, chunksize=32))
     n = 2 * per_class  # the labelled jobs come first; the unlabeled test1 images follow
-    train = {f"train/{label}.{i}.jpg": data
-             for (label, i, _), data in zip(jobs[:n], jpegs[:n], strict=True)}
-    test1 = {f"test1/{i + 1}.jpg": data for i, data in enumerate(jpegs[n:])}
-    submission = "id,label\n" + "".join(f"{i + 1},0\n" for i in range(unlabeled))
-    outer = {"train.zip": _zip_bytes(train, zipfile.ZIP_STORED),
-             "test1.zip": _zip_bytes(test1, zipfile.ZIP_STORED),
-             "sampleSubmission.csv": submission.encode()}
-    dest.write_bytes(_zip_bytes(outer, zipfile.ZIP_DEFLATED))
+    with tempfile.TemporaryDirectory(prefix=f".{dest.name}.", dir=dest.parent) as tmp, \
+            ProcessPoolExecutor(max_workers=len(os.sched_getaffinity(0))) as pool:
+        inner = {name: Path(tmp) / name for name in ("train.zip", "test1.zip")}
+        with zipfile.ZipFile(inner["train.zip"], "w") as train, zipfile.ZipFile(inner["test1.zip"], "w") as test1:
+            for k, ((label, i, _), data) in enumerate(zip(jobs, pool.map(_render_jpeg, jobs, chunksize=32),
+                                                          strict=True)):
+                if k < n:
+                    train.writestr(_info(f"train/{label}.{i}.jpg"), data)
+                else:
+                    test1.writestr(_info(f"test1/{k - n + 1}.jpg"), data)
+        submission = "id,label\n" + "".join(f"{i + 1},0\n" for i in range(unlabeled))
+        with zipfile.ZipFile(dest, "w") as outer:
+            for name, path in inner.items():
+                info = _info(name)
+                info.file_size = path.stat().st_size  # so zipfile picks ZIP64 for a large one
+                with open(path, "rb") as src, outer.open(info, "w") as out:
+                    shutil.copyfileobj(src, out, 1 << 20)
+            outer.writestr(_info("sampleSubmission.csv"), submission.encode())
     return dest

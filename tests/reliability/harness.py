@@ -104,10 +104,10 @@ class Project:
 
     def leftovers(self) -> list[str]:
         """Temp files and folders a killed or failed run left under data/ (none may outlive
-        the next run): atomic_dir's .X.tmp-/.X.old-, atomic_write_bytes' .X.tmp-, the array
-        cache's .X.<pid>.npz, nested zips being unpacked."""
+        the next run): atomic_dir's .X.tmp-/.X.old-, atomic_write_bytes' and the array
+        cache's .X.tmp-, nested zips being unpacked."""
         return sorted(str(p.relative_to(self.root)) for p in self.paths.data.rglob(".*")
-                      if any(m in p.name for m in (".tmp-", ".old-", ".nested-", ".npz")))
+                      if any(m in p.name for m in (".tmp-", ".old-", ".nested-", ".npy")))
 
     def digest(self, rel: str) -> str:
         """sha256 over the names and bytes of a file or of every file under a folder."""
