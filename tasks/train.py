@@ -68,7 +68,7 @@ def run(params: Params, paths: Paths) -> TrainResult:
         log.info(progress.RESUMING, state.epochs_done, cfg.epochs, store.dir)
     log.info("training %s (%d parameters) at %d px for %d epochs on %d images", cfg.model,
              trainer.network.count_params(), cfg.image_size, cfg.epochs, len(x_train))
-    validation = batches(x_val, y_val, cfg.batch_size)  # the same every epoch: built once
+    validation = trainer.placement.validation(x_val, y_val, cfg.batch_size)  # built once
     started = time.perf_counter()
     with atomic_dir(paths.model_dir) as out, PipelineLive(str(paths.live)) as live:
         for logs in state.history:  # DVC deleted data/live: rewrite the finished epochs
@@ -76,7 +76,7 @@ def run(params: Params, paths: Paths) -> TrainResult:
         # 6. epochs
         for epoch in range(state.epochs_done, cfg.epochs):
             tick = time.perf_counter()
-            order = epoch_order(seed, epoch, len(x_train))
+            order = trainer.placement.trim(epoch_order(seed, epoch, len(x_train)), cfg.batch_size)
             history = trainer.fit_model.fit(
                 batches(x_train[order], y_train[order], cfg.batch_size), validation_data=validation,
                 initial_epoch=epoch, epochs=epoch + 1, shuffle=False, verbose=0)

@@ -95,6 +95,15 @@ class Train(_Section):
     backend: Literal["auto", "tensorflow", "jax"] = "tensorflow"
     mixed_precision: Knob = "auto"  # bfloat16 compute, float32 weights and output
     jit_compile: Knob = "auto"      # XLA-compile the train step
+    # Data-parallel: auto (every GPU, else one device) or a count (tasks/runtime/devices.py).
+    devices: Literal["auto"] | int = "auto"
+
+    @field_validator("devices", mode="before")
+    @classmethod
+    def _auto_or_a_count(cls, devices: object) -> object:
+        if devices == "auto" or (type(devices) is int and devices >= 1):
+            return devices
+        raise ValueError("must be auto (every GPU, else one device) or a device count >= 1")
 
     @model_validator(mode="after")
     def _image_fits_model(self) -> Train:

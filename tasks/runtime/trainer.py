@@ -11,7 +11,7 @@ import keras
 from tasks.core.config import Train
 from tasks.networks import zoo
 from tasks.networks.augment import augmentation
-from tasks.runtime import backend
+from tasks.runtime import backend, devices
 from tasks.runtime.backend import Knobs
 
 
@@ -25,6 +25,7 @@ class Trainer:
     saved: keras.Model
     knobs: Knobs
     deterministic: bool
+    placement: devices.Placement
 
     @property
     def variables(self) -> list:
@@ -39,7 +40,8 @@ class Trainer:
             f"off (a layer has no XLA kernel on {k.backend})" if k.jit_compile else "off"
         return (f"backend {k.backend} on {k.device}; mixed precision "
                 f"{'on' if k.mixed_precision else 'off'} (policy {self.network.dtype_policy.name}); "
-                f"XLA jit_compile {jit}; TF op determinism {'on' if self.deterministic else 'off'}")
+                f"XLA jit_compile {jit}; TF op determinism {'on' if self.deterministic else 'off'}; "
+                f"{self.placement.describe()}")
 
     def keep_best(self) -> None:
         """Copy the trained weights into the float32 twin that is saved (after a new best)."""
@@ -49,8 +51,10 @@ class Trainer:
 
 def compile_for_training(model: keras.Model, learning_rate: float, jit_compile: bool | str) -> None:
     """The book's loss and optimizer: binary cross-entropy, RMSprop, accuracy."""
+    # Weighted: the same figures without weights, and a padded validation batch's zero-weight
+    # rows (tasks/runtime/devices.py) do not count.
     model.compile(optimizer=keras.optimizers.RMSprop(learning_rate), loss="binary_crossentropy",
-                  metrics=["accuracy"], jit_compile=jit_compile)
+                  weighted_metrics=["accuracy"], jit_compile=jit_compile)
 
 
 def assemble(cfg: Train, seed: int, knobs: Knobs | None = None) -> Trainer:
@@ -58,12 +62,19 @@ def assemble(cfg: Train, seed: int, knobs: Knobs | None = None) -> Trainer:
     keras.backend.clear_session()  # fresh layer names: they are saved in model.keras
     knobs = knobs or backend.resolve_knobs(cfg, keras.backend.backend(), backend.gpu_names())
     keras.utils.set_random_seed(seed)
+    placement = devices.place(knobs, cfg.batch_size)
+    with placement.scope():  # every variable is created over the devices
+        return _build(cfg, seed, knobs, placement)
+
+
+def _build(cfg: Train, seed: int, knobs: Knobs, placement: devices.Placement) -> Trainer:
     # Under mixed precision the saved model is a float32 twin with the trained weights, so
     # evaluate and export (on any hardware) never see bfloat16 layers.
     saved = network = zoo.build(cfg)
     if knobs.mixed_precision:
         with backend.dtype_policy("mixed_bfloat16"):
             network = zoo.build(cfg)
+    network = placement.for_training(network, saved, lambda: zoo.build(cfg))
     fit_model = network
     if cfg.augment:  # a wrapper, so the saved model itself holds no random layers
         inputs = keras.Input(shape=network.input_shape[1:])
@@ -71,4 +82,4 @@ def assemble(cfg: Train, seed: int, knobs: Knobs | None = None) -> Trainer:
     compile_for_training(fit_model, cfg.learning_rate, knobs.jit_compile)
     fit_model.optimizer.build(fit_model.trainable_variables)  # its variables exist to be restored
     deterministic = backend.make_deterministic(knobs, fit_model.jit_compile)
-    return Trainer(fit_model, network, saved, knobs, deterministic)
+    return Trainer(fit_model, network, saved, knobs, deterministic, placement)
