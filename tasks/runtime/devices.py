@@ -96,12 +96,12 @@ def place(knobs: Knobs, batch_size: int) -> Placement:
     """The first `knobs.devices` devices, refused (naming the key) if there are fewer or the
     batch does not split evenly over them."""
     names = present(knobs.backend)
-    if knobs.devices > len(names):
-        raise StageError(f"train.devices {knobs.devices}: {knobs.backend} sees {len(names)} "
-                         f"device(s) here ({', '.join(names)})")
     if batch_size % knobs.devices:
         raise StageError(f"train.batch_size {batch_size} does not split evenly over "
                          f"{knobs.devices} devices (train.devices): use a multiple of {knobs.devices}")
+    if knobs.devices > len(names):
+        raise StageError(f"train.devices {knobs.devices}: {knobs.backend} sees {len(names)} "
+                         f"device(s) here ({', '.join(names)})")
     names = names[:knobs.devices]
     if len(names) == 1:
         return Placement(knobs.backend, tuple(names))

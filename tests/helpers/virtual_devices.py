@@ -9,17 +9,21 @@ import os
 import sys
 
 
-def main(argv: list[str]) -> int:
-    count, backend, rest = int(argv[0]), argv[1], argv[2:]
+def setup(count: int, backend: str) -> None:
+    """Make this process see `count` CPU devices on `backend`; call before keras is imported."""
     os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={count}"
     os.environ["KERAS_BACKEND"] = backend
     import tensorflow as tf
 
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+
+
+def main(argv: list[str]) -> int:
+    setup(int(argv[0]), argv[1])
     from tasks.train import main as train
 
-    return train(rest)
+    return train(argv[2:])
 
 
 if __name__ == "__main__":
