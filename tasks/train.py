@@ -71,7 +71,8 @@ def run(params: Params, paths: Paths) -> TrainResult:
     log.info("training %s (%d parameters, recipe %s) at %s px for %d epochs on %d images",
              cfg.model, trainer.network.count_params(), cfg.recipe,
              "/".join(map(str, cfg.sizes)), cfg.epochs, n_train)
-    validation = {size: batches(*val[size], cfg.batch_size) for size in cfg.sizes}  # built once
+    validation = {size: trainer.placement.validation(*val[size], cfg.batch_size)  # built once
+                  for size in cfg.sizes}
     started = time.perf_counter()
     with atomic_dir(paths.model_dir) as out, PipelineLive(str(paths.live)) as live:
         for logs in state.history:  # DVC deleted data/live: rewrite the finished epochs
@@ -81,8 +82,8 @@ def run(params: Params, paths: Paths) -> TrainResult:
             tick = time.perf_counter()
             size = cfg.size_at(epoch)
             x_train, y_train = train[size]
-            order = epoch_order(seed, epoch, len(x_train))
-            bar = StepBar(len(x_train), cfg.batch_size, f"epoch {epoch + 1}/{cfg.epochs} {size}px")
+            order = trainer.placement.trim(epoch_order(seed, epoch, len(x_train)), cfg.batch_size)
+            bar = StepBar(len(order), cfg.batch_size, f"epoch {epoch + 1}/{cfg.epochs} {size}px")
             history = trainer.fit_model.fit(
                 batches(x_train, y_train, cfg.batch_size, order),
                 validation_data=validation[size], initial_epoch=epoch, epochs=epoch + 1,

@@ -3,13 +3,14 @@
 A recipe is a named, complete way to train, kept in params.yaml's `recipes` section: `book` (the
 book's configuration, the reference), `cpu` and `gpu` (README, "Recipes"). Naming one in
 `train.recipe` replaces the train keys the recipe sets; the hardware knobs (backend,
-mixed_precision, jit_compile) stay the train section's. `custom` trains the keys as written.
+mixed_precision, jit_compile, devices) stay the train section's. `custom` trains the keys as
+written.
 """
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, ValidationError, model_validator
+from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 
 from tasks.core.section import Section
 
@@ -21,7 +22,7 @@ MIN_IMAGE_SIZE = {"simple": 78}
 # on/off are text, but true/false (or a YAML 1.1 reader) give booleans, so booleans are accepted too.
 Knob = Annotated[Literal["auto", "on", "off"],
                  BeforeValidator(lambda v: ("on" if v else "off") if isinstance(v, bool) else v)]
-HARDWARE = ("backend", "mixed_precision", "jit_compile")  # the machine's, never a recipe's
+HARDWARE = ("backend", "mixed_precision", "jit_compile", "devices")  # the machine's, never a recipe's
 
 
 class Train(Section):
@@ -56,6 +57,15 @@ class Train(Section):
     backend: Literal["auto", "tensorflow", "jax"] = "tensorflow"
     mixed_precision: Knob = "auto"  # bfloat16 compute, float32 weights and output
     jit_compile: Knob = "auto"      # XLA-compile the train step
+    # Data-parallel: auto (every GPU, else one device) or a count (tasks/runtime/devices.py).
+    devices: Literal["auto"] | int = "auto"
+
+    @field_validator("devices", mode="before")
+    @classmethod
+    def _auto_or_a_count(cls, devices: object) -> object:
+        if devices == "auto" or (type(devices) is int and devices >= 1):
+            return devices
+        raise ValueError("must be auto (every GPU, else one device) or a device count >= 1")
 
     @model_validator(mode="after")
     def _consistent(self) -> Train:

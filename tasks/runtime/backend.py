@@ -79,16 +79,19 @@ class Knobs:
     gpu: bool
     mixed_precision: bool
     jit_compile: bool
+    devices: int = 1  # data-parallel over this many (tasks/runtime/devices.py)
 
 
 def resolve_knobs(cfg: Train, backend: str, gpus: list[str]) -> Knobs:
     """auto/on/off to booleans. mixed_precision auto: on with a GPU (bfloat16 only pays there).
     jit_compile auto: on with a GPU, off on CPU (Keras' own default on TensorFlow), but always on
-    with JAX, where every op is XLA anyway and "off" means slow op-by-op dispatch."""
+    with JAX, where every op is XLA anyway and "off" means slow op-by-op dispatch.
+    devices auto: every GPU, else one device."""
     gpu = bool(gpus)
     mixed = cfg.mixed_precision == "on" or (cfg.mixed_precision == "auto" and gpu)
     jit = cfg.jit_compile == "on" or (cfg.jit_compile == "auto" and (gpu or backend == "jax"))
-    return Knobs(backend, ", ".join(gpus) or cpu_name(), gpu, mixed, jit)
+    devices = (len(gpus) or 1) if cfg.devices == "auto" else cfg.devices
+    return Knobs(backend, ", ".join(gpus) or cpu_name(), gpu, mixed, jit, devices)
 
 
 def make_deterministic(knobs: Knobs, jit_compile: bool) -> bool:

@@ -11,7 +11,7 @@ import keras
 from tasks.core.config import Train
 from tasks.networks import tta, zoo
 from tasks.networks.augment import augmentation
-from tasks.runtime import backend
+from tasks.runtime import backend, devices
 from tasks.runtime.backend import Knobs
 
 
@@ -28,6 +28,7 @@ class Trainer:
     core: keras.Model
     knobs: Knobs
     deterministic: bool
+    placement: devices.Placement
 
     @property
     def variables(self) -> list:
@@ -42,7 +43,8 @@ class Trainer:
             f"off (a layer has no XLA kernel on {k.backend})" if k.jit_compile else "off"
         return (f"backend {k.backend} on {k.device}; mixed precision "
                 f"{'on' if k.mixed_precision else 'off'} (policy {self.network.dtype_policy.name}); "
-                f"XLA jit_compile {jit}; TF op determinism {'on' if self.deterministic else 'off'}")
+                f"XLA jit_compile {jit}; TF op determinism {'on' if self.deterministic else 'off'}; "
+                f"{self.placement.describe()}")
 
     def keep_best(self) -> None:
         """Copy the trained weights into the float32 twin that is saved (after a new best)."""
@@ -71,7 +73,9 @@ def compile_for_training(model: keras.Model, optimizer: keras.optimizers.Optimiz
     the book's RMSprop at that learning rate."""
     if isinstance(optimizer, float):
         optimizer = keras.optimizers.RMSprop(optimizer)
-    model.compile(optimizer=optimizer, metrics=["accuracy"], jit_compile=jit_compile,
+    # Weighted: the same figures without weights, and a padded validation batch's zero-weight
+    # rows (tasks/runtime/devices.py) do not count.
+    model.compile(optimizer=optimizer, weighted_metrics=["accuracy"], jit_compile=jit_compile,
                   loss=keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing))
 
 
@@ -82,6 +86,13 @@ def assemble(cfg: Train, seed: int, knobs: Knobs | None = None,
     keras.backend.clear_session()  # fresh layer names: they are saved in model.keras
     knobs = knobs or backend.resolve_knobs(cfg, keras.backend.backend(), backend.gpu_names())
     keras.utils.set_random_seed(seed)
+    placement = devices.place(knobs, cfg.batch_size)
+    with placement.scope():  # every variable is created over the devices
+        return _build(cfg, seed, knobs, placement, steps_per_epoch)
+
+
+def _build(cfg: Train, seed: int, knobs: Knobs, placement: devices.Placement,
+           steps_per_epoch: int) -> Trainer:
     # Under mixed precision the saved model is a float32 twin with the trained weights, so
     # evaluate and export (on any hardware) never see bfloat16 layers.
     # Under progressive resizing the trained network takes any size; the saved one is fixed.
@@ -92,6 +103,7 @@ def assemble(cfg: Train, seed: int, knobs: Knobs | None = None,
             network = zoo.build(cfg, any_size)
     if any_size:
         core = zoo.build(cfg)
+    network = placement.for_training(network, core, lambda: zoo.build(cfg, any_size))
     fit_model = network
     if cfg.augment:  # a wrapper, so the saved model itself holds no random layers
         inputs = keras.Input(shape=network.input_shape[1:])
@@ -103,7 +115,7 @@ def assemble(cfg: Train, seed: int, knobs: Knobs | None = None,
     fit_model.optimizer.build(fit_model.trainable_variables)  # its variables exist to be restored
     deterministic = backend.make_deterministic(knobs, fit_model.jit_compile)
     saved = tta.with_tta(core) if cfg.tta else core
-    return Trainer(fit_model, network, saved, core, knobs, deterministic)
+    return Trainer(fit_model, network, saved, core, knobs, deterministic, placement)
 
 
 class StepBar(keras.callbacks.Callback):

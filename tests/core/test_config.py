@@ -42,6 +42,8 @@ def test_model_defaults_are_the_books_recipe():
     ({"train": {"backend": "torch"}}, "train.backend"),
     ({"train": {"mixed_precision": "bf16"}}, "train.mixed_precision"),
     ({"train": {"jit_compile": 1}}, "train.jit_compile"),
+    ({"train": {"devices": 0}}, "train.devices: Value error, must be auto"),
+    ({"train": {"devices": "all"}}, "train.devices: Value error, must be auto"),
     ({"split": {"test": -1}}, "split.test"),
     ({"evaluate": {"min_accuracy": 1.5}}, "evaluate.min_accuracy"),
     ({"download": {"sha256": "abc"}}, "download.sha256"),
