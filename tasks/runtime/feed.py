@@ -34,12 +34,19 @@ def batches(x, y=None, batch_size: int = 32, order: np.ndarray | None = None):
 
     options = tf.data.Options()
     options.autotune.enabled = False
-    spec = tf.TensorSpec((None, *x.shape[1:]), tf.as_dtype(x.dtype))
+    specs = [tf.TensorSpec((None, *x.shape[1:]), tf.as_dtype(x.dtype))]
     if y is not None:
-        spec = (spec, tf.TensorSpec((None, *np.shape(y)[1:]), tf.as_dtype(np.asarray(y).dtype)))
-    data = tf.data.Dataset.from_generator(lambda: (take(i) for i in range(steps)), output_signature=spec)
-    data = data.apply(tf.data.experimental.assert_cardinality(steps))  # fit knows each epoch's length
-    return data.prefetch(1).with_options(options)
+        specs.append(tf.TensorSpec((None, *np.shape(y)[1:]), tf.as_dtype(np.asarray(y).dtype)))
+
+    def load(i):
+        got = tf.numpy_function(lambda j: take(int(j)), [i], [s.dtype for s in specs], stateful=False)
+        got = [tf.ensure_shape(t, s.shape) for t, s in zip(got, specs, strict=True)]
+        return tuple(got) if y is not None else got[0]
+
+    # A range mapped through numpy_function, not from_generator: Keras' train step traced on a
+    # generator's (or a PyDataset's) input ran xception_fast at half the speed on 2 CPU cores
+    # (35 against 70 img/s at 96 px, same process); this one matches in-memory slices.
+    return tf.data.Dataset.range(steps).map(load).prefetch(1).with_options(options)
 
 
 def _py_batches(take, steps: int):
