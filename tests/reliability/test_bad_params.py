@@ -34,16 +34,20 @@ def leaves() -> dict[str, tuple[type, list]]:
         for key, field in section.annotation.model_fields.items():
             kind = field.annotation
             if get_origin(kind) in (Union, types.UnionType):  # X | None: the X is what counts
-                kind = next(a for a in get_args(kind) if a is not type(None))
+                args = [a for a in get_args(kind) if a is not type(None)]
+                kind = args[0] if len(args) == 1 else Union[tuple(args)]  # noqa: UP007
             found[f"{section.alias or name}.{key}"] = (kind, field.metadata)
     return found
 
 
 def wrong_type(kind: type) -> object:
     """A value of another type: text where a number or flag belongs, a number where text or
-    a choice belongs, one string where a list belongs."""
+    a choice belongs, a fraction where a choice or a count belongs, one string where a list
+    belongs."""
     if kind in (int, float, bool):
         return {int: "12", float: "0.5", bool: "yes"}[kind]
+    if get_origin(kind) is Union:  # a choice or a count (train.devices): a fraction is neither
+        return 0.5
     return "keras" if get_origin(kind) is tuple else 12
 
 
