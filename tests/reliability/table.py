@@ -63,9 +63,10 @@ CLASSES = {
     "a corrupted cache or resume state": (
         "a corrupted cache or resume state: one byte flipped in, or a cut-short, file under "
         "`data/cache/` (the array cache, train's resume state and its finished runs)",
-        "noticed (a bad zip CRC or shape; sha256 written with each resume file), named in a "
-        "warning, deleted and rebuilt: never trained, evaluated or resumed on; the stage completes "
-        "with outputs equal to an uncorrupted run's"),
+        "noticed (the array cache: its size, shape and a sha256 per 64 MiB chunk, checked "
+        "streaming before each use; sha256 written with each resume file), named in a warning, "
+        "deleted and rebuilt: never trained, evaluated or resumed on; the stage completes with "
+        "outputs equal to an uncorrupted run's"),
     "predict": ("predict: a bad `--submission` target (params.yaml, a missing folder, a folder) or "
                 "a bogus `--model`; odd inputs (a FIFO, a 16-bit PNG, a 6000 px JPEG, an EXIF-rotated "
                 "photo); a model trained on the synthetic sample",

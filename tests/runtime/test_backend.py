@@ -99,9 +99,11 @@ def _batches_of(data) -> list[tuple]:
     return [item if isinstance(item, tuple) else (item,) for item in items]
 
 
-@pytest.mark.parametrize("make", [feed.batches, feed._py_batches],
-                         ids=["tf.data", "PyDataset"])
-def test_batches_keep_the_order_and_the_last_partial_batch(make):
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"], ids=["tf.data", "PyDataset"])
+def test_batches_keep_the_order_and_the_last_partial_batch(backend, monkeypatch):
+    # Only the choice of feed is patched: a PyDataset is what JAX (or torch) training draws.
+    monkeypatch.setattr(keras.backend, "backend", lambda: backend)
+    make = feed.batches
     x = np.arange(7 * 2 * 2 * 3, dtype=np.uint8).reshape(7, 2, 2, 3)
     y = np.arange(7, dtype=np.float32)
     got = _batches_of(make(x, y, 3))
