@@ -77,3 +77,12 @@ def write(results: list[dict[str, object]], tag: str) -> Path:
     merged = [r for r in old if r["name"] not in names] + results
     path.write_text(json.dumps({"results": merged}, indent=2) + "\n")
     return path
+
+
+def write_between(begin: str, end: str, table: str, readme: Path = REPO / "README.md") -> None:
+    """Replace the text between the markers `begin` and `end` in `readme` with `table`."""
+    text = readme.read_text()
+    if begin not in text or end not in text:
+        raise SystemExit(f"{readme}: no {begin} ... {end} markers to write between")
+    head, rest = text.split(begin, 1)
+    readme.write_text(f"{head}{begin}\n{table}\n{end}{rest.split(end, 1)[1]}")

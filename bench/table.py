@@ -1,4 +1,4 @@
-"""The README's performance table, generated from bench/results/*.json.
+"""The README's tables generated from bench/results/*.json: performance, and bench.ablation's.
 
     python -m bench.table            # print it
     python -m bench.table --write    # replace the table between the markers in README.md
@@ -8,16 +8,20 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
 
-from bench.harness import REPO, RESULTS
+from bench.harness import RESULTS, write_between
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+ABLATION_BEGIN, ABLATION_END = "<!-- ablation:begin -->", "<!-- ablation:end -->"
 
 
 def rows() -> list[dict]:
     """Every result of every file, newest file last (so a figure measured again wins)."""
     merged: dict[tuple[str, str], dict] = {}
     for path in sorted(RESULTS.glob("*.json"), key=lambda p: p.stem.rsplit("-", 3)[-3:]):
+        if path.stem.startswith("ablation-"):  # bench.ablation's own table
+            continue
         for r in json.loads(path.read_text())["results"]:
             merged[(r["name"], r["device"])] = {**r, "file": path.name}
     return list(merged.values())
@@ -56,6 +60,31 @@ def markdown() -> str:
     return "\n".join(lines)
 
 
+def ablation_markdown() -> str:
+    """bench.ablation's table: per variant, in the order run, validation accuracy mean and spread
+    (sd, min-max) over the seeds, the change against the full recipe, and mean train minutes.
+    A later file's record of the same run replaces an earlier one's."""
+    runs: dict[str, dict] = {}
+    for path in sorted(RESULTS.glob("ablation-*.json")):
+        runs.update((r["name"], r) for r in json.loads(path.read_text())["results"])
+    by: dict[str, list[dict]] = {}
+    for r in runs.values():
+        by.setdefault(r["variant"], []).append(r)
+    if "full" not in by:
+        raise SystemExit(f"{RESULTS}: no ablation run of the full recipe (python -m bench.ablation)")
+    full = statistics.mean(r["value"] for r in by["full"])
+    lines = ["| ingredient taken out | validation accuracy | sd | min-max | vs. full | train min | seeds |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for variant, rs in by.items():
+        acc = [r["value"] for r in rs]
+        sd = statistics.stdev(acc) if len(acc) > 1 else 0.0
+        delta = "" if variant == "full" else f"{statistics.mean(acc) - full:+.4f}"
+        lines.append(f"| {rs[0]['ingredient']} | {statistics.mean(acc):.4f} | {sd:.4f} | "
+                     f"{min(acc):.4f}-{max(acc):.4f} | {delta} | "
+                     f"{statistics.mean(r['train_s'] for r in rs) / 60:.1f} | {len(acc)} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Print the table, or write it into README.md between the bench markers."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -65,11 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.write:
         print(table)
         return
-    readme = REPO / "README.md"
-    text = readme.read_text()
-    if BEGIN not in text:
-        raise SystemExit(f"{readme}: no {BEGIN} ... {END} markers to write between")
-    readme.write_text(re.sub(f"{BEGIN}.*?{END}", lambda _: f"{BEGIN}\n{table}\n{END}", text, flags=re.S))
+    write_between(BEGIN, END, table)
 
 
 if __name__ == "__main__":
