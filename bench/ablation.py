@@ -78,8 +78,10 @@ def train_and_score(root: Path, raw: dict, keys: dict, seed: int) -> dict:
     paths = Paths(root)
     shutil.rmtree(paths.train_runs, ignore_errors=True)  # a finished run would be restored
     params_file = root / "params.yaml"
-    params_file.write_text(yaml.safe_dump({**raw, "base": {"seed": seed},
-                                           "train": {**raw["train"], **keys, "recipe": "custom"}}))
+    params = {**raw, "base": {"seed": seed}, "train": {**raw["train"], **keys, "recipe": "custom"}}
+    # A copy through JSON: a value shared by two keys would be dumped as a YAML alias, which the
+    # params loader refuses.
+    params_file.write_text(yaml.safe_dump(json.loads(json.dumps(params)), sort_keys=False))
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "tasks.train", "--params", str(params_file), "--root",
                     str(root)], cwd=REPO, check=True)

@@ -14,13 +14,14 @@ from bench.harness import RESULTS, write_between
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 ABLATION_BEGIN, ABLATION_END = "<!-- ablation:begin -->", "<!-- ablation:end -->"
+OWN_TABLES = {"ablation", "book-vs-seed"}  # results with their own table, not figures of speed
 
 
 def rows() -> list[dict]:
     """Every result of every file, newest file last (so a figure measured again wins)."""
     merged: dict[tuple[str, str], dict] = {}
     for path in sorted(RESULTS.glob("*.json"), key=lambda p: p.stem.rsplit("-", 3)[-3:]):
-        if path.stem.startswith("ablation-"):  # bench.ablation's own table
+        if path.stem.rsplit("-", 3)[0] in OWN_TABLES:
             continue
         for r in json.loads(path.read_text())["results"]:
             merged[(r["name"], r["device"])] = {**r, "file": path.name}
