@@ -63,7 +63,7 @@ def markdown() -> str:
 
 def ablation_markdown() -> str:
     """bench.ablation's table: per variant, in the order run, validation accuracy mean and spread
-    (sd, min-max) over the seeds, the change against the full recipe, and mean train minutes.
+    (sd, min-max) over the seeds, the change against the full recipe, and median train minutes.
     A later file's record of the same run replaces an earlier one's."""
     runs: dict[str, dict] = {}
     for path in sorted(RESULTS.glob("ablation-*.json")):
@@ -74,15 +74,15 @@ def ablation_markdown() -> str:
     if "full" not in by:
         raise SystemExit(f"{RESULTS}: no ablation run of the full recipe (python -m bench.ablation)")
     full = statistics.mean(r["value"] for r in by["full"])
-    lines = ["| ingredient taken out | validation accuracy | sd | min-max | vs. full | train min | seeds |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| ingredient taken out | validation accuracy | sd | min-max | vs. full | train min "
+             "(median) | seeds |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for variant, rs in by.items():
         acc = [r["value"] for r in rs]
         sd = statistics.stdev(acc) if len(acc) > 1 else 0.0
         delta = "" if variant == "full" else f"{statistics.mean(acc) - full:+.4f}"
         lines.append(f"| {rs[0]['ingredient']} | {statistics.mean(acc):.4f} | {sd:.4f} | "
                      f"{min(acc):.4f}-{max(acc):.4f} | {delta} | "
-                     f"{statistics.mean(r['train_s'] for r in rs) / 60:.1f} | {len(acc)} |")
+                     f"{statistics.median(r['train_s'] for r in rs) / 60:.1f} | {len(acc)} |")
     return "\n".join(lines)
 
 
