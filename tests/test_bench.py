@@ -127,3 +127,11 @@ def test_pipeline_bench_reads_each_stages_seconds_from_its_log_lines():
            "2026-11-22 19:33:13,500 INFO [evaluate] test: accuracy 0.9750\n"
            "2026-11-22 19:33:21,800 INFO [evaluate] done\n")
     assert stage_seconds(log) == {"train": 70.0, "evaluate": 8.0}
+
+
+@pytest.mark.parametrize("flags, unit", [("fpu avx2 fma", " (AVX2)"), ("avx2 avx512f", " (AVX-512)"),
+                                         ("avx2 avx512f amx_bf16", " (AMX-BF16)"), ("fpu", "")])
+def test_the_device_names_the_cpus_widest_vector_unit(flags, unit):
+    # Two machines here are both "AMD EPYC", one with AVX2 only, one 2.5x faster with AVX-512.
+    got = harness.device_name(f"processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: {flags}\n")
+    assert got.startswith(f"AMD EPYC{unit}, ") and got.endswith(" cores")
