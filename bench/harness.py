@@ -67,7 +67,7 @@ def command() -> str:
 def record(name: str, value: float, unit: str, *, backend: str = "-", device: str | None = None,
            target: str | None = None, **extra: object) -> dict[str, object]:
     """One result: what was measured, its value and unit, where, and the exact command."""
-    return {"name": name, "value": round(value, 3), "unit": unit, "device": device or device_name(),
+    return {"name": name, "value": round(value, 4), "unit": unit, "device": device or device_name(),
             "backend": backend, "command": command(),
             "commit": commit(), "target": target, **extra}
 

@@ -69,7 +69,9 @@ def made_runs(args: argparse.Namespace, scratch: Path) -> Iterator[tuple[Path, d
     for item in args.after or ():
         where, wall = item.rsplit(":", 1)
         shown = json.loads(dvc(Path(where), "exp", "show", "--json"))
-        yield Path(where), {"wall_s": float(wall), **newest_experiment(shown)}
+        made_at = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=where, check=True,
+                                 capture_output=True, text=True).stdout.strip()
+        yield Path(where), {"wall_s": float(wall), **newest_experiment(shown), "commit": made_at}
     for recipe in () if args.after else args.recipes:
         for seed in args.seeds:
             repo = clone(scratch / f"{recipe}-{seed}")
