@@ -52,7 +52,7 @@ def test_results_name_the_module_command_and_the_given_commit(monkeypatch):
     monkeypatch.setattr(sys, "argv", [str(REPO / "bench" / "train.py"), "--steps", "2"])
     monkeypatch.setenv("BENCH_COMMIT", "abc123")
     r = harness.record("x", 1.23456, "s", backend="jax", device="GPU")
-    assert (r["command"], r["commit"], r["value"]) == ("python -m bench.train --steps 2", "abc123", 1.235)
+    assert (r["command"], r["commit"], r["value"]) == ("python -m bench.train --steps 2", "abc123", 1.2346)
 
 
 def test_table_folds_training_figures_with_their_share_of_peak(tmp_path, monkeypatch):
