@@ -54,19 +54,22 @@ class Placement:
             else contextlib.nullcontext()
 
     def for_training(self, network: keras.Model, saved: keras.Model, build) -> keras.Model:
-        """The network to train: on TensorFlow over several devices its batch norms use the
-        global batch's statistics (`synchronized`), as one device does, and as JAX's global
-        arrays do by themselves. A network that is also the `saved` one is first replaced by a
-        twin from `build()` with its initial state, so the saved config stays portable
-        (`synchronized` is refused on JAX)."""
-        if self.backend != "tensorflow" or self.distribution is None or not _norms(network):
+        """The network to train. On TensorFlow over several devices: its batch norms use the
+        global batch's statistics (`synchronized`), as one device does and as JAX's global
+        arrays do by themselves; and each replica draws its own random numbers (augmentation,
+        dropout), where MirroredStrategy would give every replica the same draws. A network that
+        is also the `saved` one is first replaced by a twin from `build()` with its initial
+        state, so the saved config stays portable (`synchronized` is refused on JAX)."""
+        if self.backend != "tensorflow" or self.distribution is None:
             return network
-        if network is saved:
+        if network is saved and (_norms(network) or _seed_generators(network)):
             network = build()
             for mine, theirs in zip(network.variables, saved.variables, strict=True):
                 mine.assign(theirs)
         for layer in _norms(network):
             layer.synchronized = True
+        for generator in _seed_generators(network):
+            generator.__class__ = _ReplicaSeeds
         return network
 
     def trim(self, order: np.ndarray, batch_size: int) -> np.ndarray:
@@ -76,13 +79,13 @@ class Placement:
         return order[:len(order) - len(order) % batch_size % self.count]
 
     def validation(self, x, y, batch_size: int):
-        """The validation feed, every image scored. On JAX over several devices a last batch
-        that does not split is padded with zero-weight images; the real ones weigh
-        (n + padding) / n, because Keras averages the loss over every row, padding included."""
+        """The validation feed, every image scored. Over several devices a last batch that does
+        not split is padded with zero-weight images, and the real ones weigh (n + padding) / n,
+        because Keras averages the loss over every row, padding included. JAX refuses such a
+        batch; TensorFlow would hand some replicas an empty one, which its oneDNN convolution
+        rejects on AVX-512 CPUs ("input depth must be evenly divisible by filter depth")."""
         pad = -(len(x) % batch_size) % self.count
-        if self.backend != "jax" or not pad:
-            return batches(x, y, batch_size)  # TensorFlow splits an uneven batch exactly
-        return _Padded(x, y, batch_size, pad)
+        return _Padded(x, y, batch_size, pad) if pad else batches(x, y, batch_size)
 
     def describe(self) -> str:
         """For the trainer's log line."""
@@ -119,6 +122,27 @@ def _norms(model: keras.Layer) -> list[keras.layers.BatchNormalization]:
     for layer in getattr(model, "layers", ()):
         found += [layer] if isinstance(layer, keras.layers.BatchNormalization) else _norms(layer)
     return found
+
+
+def _seed_generators(model: keras.Layer) -> list[keras.random.SeedGenerator]:
+    """Every SeedGenerator of `model`'s layers, nested ones included."""
+    return [g for layer in model._flatten_layers() for g in layer._seed_generators]  # noqa: SLF001
+
+
+class _ReplicaSeeds(keras.random.SeedGenerator):
+    """A SeedGenerator whose seeds differ by TensorFlow replica. Every replica of a
+    MirroredStrategy step reads the same generator state, so each would repeat the others'
+    draws for the same position in its slice; the replica's id moves the first seed word (the
+    second counts the draws, so moving it would replay another step's draws)."""
+
+    def next(self, ordered: bool = True):
+        import tensorflow as tf
+
+        seed, context = super().next(ordered), tf.distribute.get_replica_context()
+        if context is None or context.num_replicas_in_sync == 1:
+            return seed
+        shift = tf.cast(context.replica_id_in_sync_group, seed.dtype) * 1_000_003
+        return seed + tf.stack([shift, tf.zeros_like(shift)])
 
 
 class _Padded(keras.utils.PyDataset):

@@ -28,8 +28,9 @@ from ..conftest import REPO, tiny_params
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 TIMEOUT = 300
 # JAX: the book's model with augmentation, dropout and batch norm: its global arrays make every
-# draw and statistic the one device's. TensorFlow: replicas draw random numbers each for itself
-# (README), so the end-to-end check leaves random layers out; batch norm is checked apart below.
+# draw and statistic the one device's. TensorFlow: each replica draws its own random numbers,
+# not the one device's (README), so the end-to-end check leaves random layers out; batch norm
+# and the replicas' draws are checked apart below.
 MODELS = {"jax": {"model": "xception_mini", "augment": True},
           "tensorflow": {"model": "residual", "augment": False}}
 EPOCHS = 4
@@ -102,7 +103,10 @@ def test_several_devices_give_the_one_device_loss_curve(runs, name: str, count: 
     one, several = curve(runs(name, 1)[0]), curve(paths)
     assert one.keys() == several.keys() and len(one["train/loss"]) == EPOCHS
     for key in one:
-        np.testing.assert_allclose(several[key], one[key], rtol=1e-4, atol=1e-5, err_msg=key)
+        # The first epoch to float precision; later ones within 2e-3: the per-device batch
+        # shapes round differently (XLA on AVX-512 most), and training amplifies it.
+        np.testing.assert_allclose(several[key][0], one[key][0], rtol=1e-5, atol=1e-6, err_msg=key)
+        np.testing.assert_allclose(several[key], one[key], rtol=2e-3, atol=1e-4, err_msg=key)
 
 
 @pytest.mark.parametrize("name", ["jax", "tensorflow"])
@@ -168,6 +172,41 @@ def test_batch_norm_is_synchronized_over_tensorflow_replicas():
     assert done.returncode == 0, done.stderr[-3000:]
 
 
+def test_each_tensorflow_replica_draws_its_own_augmentation_and_dropout():
+    # 4 identical images over 2 replicas: MirroredStrategy alone gives both replicas the same
+    # seeds, so replica 1 would repeat replica 0's flips, crops and dropout masks exactly.
+    code = """if True:
+        from tests.helpers.virtual_devices import setup
+        setup(2, "tensorflow")
+        import keras, numpy as np, tensorflow as tf
+        from tasks.networks.augment import augmentation
+        from tasks.runtime import devices
+        from tasks.runtime.backend import Knobs
+        def build():
+            i = keras.Input((8, 8, 3))
+            return keras.Model(i, keras.layers.Dropout(0.5, seed=3)(augmentation(0, kind="crop",
+                                                                                 crop_area=0.3)(i)))
+        placement = devices.place(Knobs("tensorflow", "CPU", False, False, False, 2), 4)
+        strategy = placement.distribution
+        with placement.scope():
+            saved = build()
+            model = placement.for_training(saved, saved, build)
+        assert model is not saved and all(type(g) is keras.random.SeedGenerator
+                                          for g in devices._seed_generators(saved))
+        x = np.tile(np.arange(192, dtype="float32").reshape(1, 8, 8, 3), (4, 1, 1, 1))
+        batch = next(iter(strategy.experimental_distribute_dataset(
+            tf.data.Dataset.from_tensors(x))))
+        step = tf.function(lambda b: strategy.run(lambda t: model(t, training=True), args=(b,)))
+        first, second = [t.numpy() for t in strategy.experimental_local_results(step(batch))]
+        assert first.shape == second.shape == (2, 8, 8, 3)
+        assert not np.allclose(first, second), "the replicas drew the same numbers"
+        np.testing.assert_array_equal(model(x[:1], training=False), x[:1])  # inference: as is
+    """
+    done = subprocess.run([sys.executable, "-c", code], check=False, cwd=REPO, env=ENV, capture_output=True,
+                          text=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 def test_an_epoch_drops_only_what_the_devices_cannot_split():
     four = devices.Placement("jax", ("cpu:0", "cpu:1", "cpu:2", "cpu:3"))
     order = np.arange(10)
@@ -176,10 +215,11 @@ def test_an_epoch_drops_only_what_the_devices_cannot_split():
     assert len(devices.Placement("jax", ("cpu:0", "cpu:1")).trim(order, 4)) == 10
 
 
-def test_padded_validation_scores_every_image_as_unpadded():
+@pytest.mark.parametrize("name", ["jax", "tensorflow"])
+def test_padded_validation_scores_every_image_as_unpadded(name: str):
     x = np.random.default_rng(0).integers(0, 256, (6, 8, 8, 3)).astype("uint8")
     y = np.array([0, 1, 1, 0, 1, 1], np.int32)
-    feed = devices.Placement("jax", ("a", "b", "c", "d")).validation(x, y, 4)
+    feed = devices.Placement(name, ("a", "b", "c", "d")).validation(x, y, 4)
     last = feed[len(feed) - 1]
     assert [len(part) for part in last] == [4, 4, 4] and last[2].tolist()[2:] == [0, 0]
     model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(),
