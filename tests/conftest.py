@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,18 @@ TINY = {
     "evaluate": {"min_accuracy": 0.0},
     "export": {"formats": ["keras"]},
 }
+
+
+# TensorFlow's native start-up lines, which no log level silences: with oneDNN on (its default on
+# AVX-512 CPUs), absl's "WARNING: All log messages before absl::InitializeLog() ..." and an
+# "I0000 ... port.cc:153] oneDNN custom operations are on" line at each import.
+NATIVE_LOG = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\).*"
+                        r"|[IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.]+:\d+\] .*)\n?", re.M)
+
+
+def without_native_log(stderr: str) -> str:
+    """`stderr` less TensorFlow's native start-up lines: what the stage itself wrote."""
+    return NATIVE_LOG.sub("", stderr)
 
 
 def tiny_params(**sections: dict) -> Params:

@@ -18,7 +18,7 @@ from tasks.core.paths import Paths
 from tasks.runtime import resume
 from tasks.runtime.backend import Knobs
 
-from ..conftest import REPO, tiny_params
+from ..conftest import REPO, tiny_params, without_native_log
 
 # The residual demo with augmentation: weights, optimizer slots and a SeedGenerator to restore.
 # Six epochs of ~0.2 s leave ample time to kill the run between two checkpoints.
@@ -112,7 +112,7 @@ def test_ctrl_c_ends_train_with_one_line_and_exit_130_then_it_resumes(
         uninterrupted: Paths, tmp_path: Path, validated_template: Path):
     paths = copy_project(validated_template, tmp_path / "interrupted")
     cmd, stopped_at = stop_after_two_epochs(paths, tmp_path, signal.SIGINT)
-    stderr = (tmp_path / "stopped.err").read_text()
+    stderr = without_native_log((tmp_path / "stopped.err").read_text())
     assert "Traceback" not in stderr and len(stderr.splitlines()) < 5, stderr
     assert "error: train: interrupted" in stderr
     assert_resumes(cmd, paths, stopped_at, uninterrupted)
