@@ -59,7 +59,7 @@ def test_main_adds_the_memory_ratio_of_the_last_size_to_the_first(monkeypatch, c
     monkeypatch.setattr(scale, "measure", fake_measure)
     results = scale.main(["--sizes", "10", "40", "--steps", "2", "--no-write"])
     assert results[-1]["name"] == "scale: train peak RssAnon, 40 / 10 images"
-    assert results[-1]["value"] == round(1040 / 1010, 3) and results[-1]["target"] == "<= 1.20"
+    assert results[-1]["value"] == round(1040 / 1010, 4) and results[-1]["target"] == "<= 1.20"
     assert "written" not in capsys.readouterr().out
 
 

@@ -21,8 +21,9 @@ from tasks.runtime.backend import Knobs
 from ..conftest import REPO, tiny_params, without_native_log
 
 # The residual demo with augmentation: weights, optimizer slots and a SeedGenerator to restore.
-# Six epochs of ~0.2 s leave ample time to kill the run between two checkpoints.
-RESUMABLE = {"model": "residual", "epochs": 6}
+# Twenty epochs of 0.1-0.2 s leave ample time to stop the run between two checkpoints: with six,
+# an AVX-512 CPU (0.1 s an epoch) finished before the signal came.
+RESUMABLE = {"model": "residual", "epochs": 20}
 TIMEOUT = 180  # s, for every wait on a training process
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
