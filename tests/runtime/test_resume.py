@@ -71,7 +71,10 @@ def stop_after_two_epochs(paths: Paths, tmp_path: Path, signum: int) -> tuple[li
                                                                            by_alias=True)))
     cmd = [sys.executable, "-m", "tasks.train", "--root", str(paths.root), "--params", str(params)]
     with open(tmp_path / "stopped.out", "w") as out, open(tmp_path / "stopped.err", "w") as err:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=out, stderr=err)
+        # As from a terminal: a runner started in the background of a non-interactive shell
+        # ignores SIGINT, and the child would inherit it (Python then raises no KeyboardInterrupt).
+        proc = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=out, stderr=err,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         deadline = time.monotonic() + TIMEOUT
         try:
             while latest_epoch(paths) < 2 and proc.poll() is None and time.monotonic() < deadline:
