@@ -78,9 +78,9 @@ def ablation_markdown() -> str:
              "(median) | seeds |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for variant, rs in by.items():
         acc = [r["value"] for r in rs]
-        sd = statistics.stdev(acc) if len(acc) > 1 else 0.0
+        sd = f"{statistics.stdev(acc):.4f}" if len(acc) > 1 else "-"  # no spread from one seed
         delta = "" if variant == "full" else f"{statistics.mean(acc) - full:+.4f}"
-        lines.append(f"| {rs[0]['ingredient']} | {statistics.mean(acc):.4f} | {sd:.4f} | "
+        lines.append(f"| {rs[0]['ingredient']} | {statistics.mean(acc):.4f} | {sd} | "
                      f"{min(acc):.4f}-{max(acc):.4f} | {delta} | "
                      f"{statistics.median(r['train_s'] for r in rs) / 60:.1f} | {len(acc)} |")
     return "\n".join(lines)
