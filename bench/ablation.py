@@ -72,7 +72,7 @@ def prepare(root: Path, data: Path, per_class: list[int]) -> dict:
 
 def train_and_score(root: Path, raw: dict, keys: dict, seed: int) -> dict:
     """Train `keys` from scratch with `seed` as the stage does; the saved model's validation
-    accuracy, the train wall seconds and the best epoch."""
+    accuracy and the train wall seconds."""
     from tasks.core.paths import Paths
 
     paths = Paths(root)
