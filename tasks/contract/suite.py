@@ -92,6 +92,9 @@ def context(docs_dir: Path) -> gx.data_context.AbstractDataContext:
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    # The ephemeral context comes with a site in a fresh /tmp folder that nothing removes.
+    for site in list(ctx.variables.data_docs_sites or {}):
+        ctx.delete_data_docs_site(site)
     ctx.add_data_docs_site(site_name="local", site_config={
         "class_name": "SiteBuilder",
         "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},

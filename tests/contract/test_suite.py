@@ -1,6 +1,7 @@
 """tasks.contract.suite: the GX data contract passes a clean table and names what breaks each rule."""
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from tasks.contract import suite
@@ -41,6 +42,15 @@ def test_a_clean_table_passes_every_rule_and_renders_data_docs(tmp_path: Path):
     assert outcome.evaluated == outcome.passed == len(suite.image_rules(PARAMS)) + 1
     assert outcome.report["images"] == 20 and outcome.report["success"] is True
     assert (tmp_path / "docs" / "index.html").is_file()
+
+
+def test_data_docs_are_built_only_under_the_given_folder(tmp_path: Path, monkeypatch):
+    scratch = tmp_path / "system-tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    check(clean_rows(), tmp_path)
+    assert (tmp_path / "docs" / "index.html").is_file()
+    assert list(scratch.iterdir()) == []  # GX's default site would leave a copy in /tmp
 
 
 def test_the_same_image_in_two_splits_fails_the_leakage_rule_naming_both_copies(tmp_path: Path):
