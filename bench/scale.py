@@ -46,13 +46,15 @@ def replicate(src: Path, dest: Path, per_class: int) -> None:
             (dest / f"{label}.{n}.jpg").write_bytes(with_comment(data, f"copy {copy}") if copy else data)
 
 
-def params_for(images: int):
+def params_for(images: int, drawn: bool = True):
+    """The params at `images`; the sample source draws them only if `drawn` (it caps its draw)."""
     from tasks.core.params_file import parse_params
 
     per_class = images // 2
     split = {name: int(per_class * share) for name, share in SHARES.items()}
-    return parse_params({"base": {"seed": SEED}, "download": {"sample_per_class": per_class},
-                         "split": split, "train": {"image_size": SIZE}}, "bench.scale")
+    download = {"sample_per_class": per_class} if drawn else {}
+    return parse_params({"base": {"seed": SEED}, "download": download, "split": split,
+                         "train": {"image_size": SIZE}}, "bench.scale")
 
 
 def rss_anon_kb(pid: int) -> int:
@@ -102,7 +104,8 @@ def measure(images: int, root: Path, base_raw: Path | None, steps: int, batch: i
     from tasks.core.paths import Paths
     from tasks.runtime.arrays import load_split
 
-    params, paths, cores = params_for(images), Paths(root), len(os.sched_getaffinity(0))
+    params, paths = params_for(images, drawn=base_raw is None), Paths(root)
+    cores = len(os.sched_getaffinity(0))
     what = f"{images:,} synthetic images"
     out, tick = [], time.perf_counter()
     if base_raw is None:
@@ -135,6 +138,13 @@ def measure(images: int, root: Path, base_raw: Path | None, steps: int, batch: i
     return out
 
 
+def show(results: list[dict]) -> list[dict]:
+    """Print `results` now (a size takes many minutes), and return them."""
+    for r in results:
+        print(f"{r['name']:60} {r['value']:>10.2f} {r['unit']:11} target {r['target'] or '-'}", flush=True)
+    return results
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     """Measure every size, print and write the figures (with the memory ratio, last to first)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -151,14 +161,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as scratch:
         for images in args.sizes:
             root = Path(scratch) / f"p{images}"
-            results += measure(images, root, base_raw, args.steps, args.batch)
+            results += show(measure(images, root, base_raw, args.steps, args.batch))
             base_raw = base_raw or root / "data" / "raw"
     mem = [r for r in results if "RssAnon" in r["name"]]
     if len(mem) > 1:
-        results.append(record(f"scale: train peak RssAnon, {args.sizes[-1]:,} / {args.sizes[0]:,} images",
-                              mem[-1]["value"] / mem[0]["value"], "x", target="<= 1.20"))
-    for r in results:
-        print(f"{r['name']:60} {r['value']:>10.2f} {r['unit']:11} target {r['target'] or '-'}")
+        results += show([record(f"scale: train peak RssAnon, {args.sizes[-1]:,} / {args.sizes[0]:,} images",
+                                mem[-1]["value"] / mem[0]["value"], "x", target="<= 1.20")])
     if not args.no_write:
         print("written:", write(results, "cpu"))
     return results

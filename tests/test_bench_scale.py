@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tasks.core.params_file import ParamsError
+
 from bench import draft, scale
 from tasks.sources.sample import _render_jpeg
 
@@ -67,6 +69,12 @@ def test_params_split_each_class_80_10_10():
     params = scale.params_for(25_000)
     assert params.download.sample_per_class == 12_500
     assert (params.split.train, params.split.validation, params.split.test) == (10_000, 1_250, 1_250)
+
+
+def test_a_size_past_the_sample_sources_cap_is_valid_when_replicated():
+    with pytest.raises(ParamsError, match="sample_per_class"):
+        scale.params_for(100_000)
+    assert scale.params_for(100_000, drawn=False).split.train == 40_000
 
 
 @pytest.mark.skipif(not SHARED_ZIP.is_file(), reason=f"{SHARED_ZIP} is absent")
