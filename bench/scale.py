@@ -1,20 +1,21 @@
 """Scale: the data path, and train's private memory, at 25,000 and 100,000 images at 180 px.
 
-    python -m bench.scale [--sizes 25000 100000] [--steps 30] [--batch 32]
+    python -m bench.scale [--sizes 25000 100000] [--steps 30] [--batch 32] [--repeats 3]
 
 At each size, on every core this process may use: the full decode of validate (per core), the
 validate stage (per core), the array cache build (decode + resize of every split, its time and
 per-core rate), and the peak RssAnon (private memory; file pages the kernel can drop do not
 count) of a child process that runs train's data path (load_split, then batches(..., order)
-into fit) for `steps` train steps of xception_mini. The first size is drawn by the sample source
-through the download stage; a larger one replicates those files, each copy given a JPEG comment
-(the same pixels, another sha256, so validate's duplicate rules do not fire), to keep the whole
-bench near 30 minutes on 2 cores.
+into fit) for `steps` train steps of xception_mini: the median of `repeats` such runs. The
+first size is drawn by the sample source through the download stage; a larger one replicates
+those files, each copy given a JPEG comment (the same pixels, another sha256, so validate's
+duplicate rules do not fire), to keep the whole bench near 30 minutes on 2 cores.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -97,7 +98,8 @@ def train_child(root: Path, steps: int, batch: int) -> None:
             steps_per_epoch=steps, validation_steps=2, epochs=1, verbose=0)
 
 
-def measure(images: int, root: Path, base_raw: Path | None, steps: int, batch: int) -> list[dict]:
+def measure(images: int, root: Path, base_raw: Path | None, steps: int, batch: int,
+            repeats: int) -> list[dict]:
     """Every figure at one size, in the project at `root`."""
     from tasks import download, split, validate
     from tasks.contract import facts
@@ -131,10 +133,13 @@ def measure(images: int, root: Path, base_raw: Path | None, steps: int, batch: i
     out.append(record(f"scale {images:,}: decode + resize into the 180 px cache", images / built / cores,
                       "img/s/core", target=">= 400", data=what, build_s=round(built, 1)))
     out.append(record(f"scale {images:,}: cache build time", built, "s", data=what))
-    mb = peak_rss_anon_mb([sys.executable, "-m", "bench.scale", "--train-child", str(root),
-                           "--steps", str(steps), "--batch", str(batch)])
-    out.append(record(f"scale {images:,}: train peak RssAnon, {steps} steps", mb, "MB", backend="tensorflow",
-                      data=what, batch=batch))
+    # One run's peak varies by up to 20% (TensorFlow's threads free and allocate in another
+    # order each time), so the median of `repeats` runs is compared.
+    peaks = [round(peak_rss_anon_mb([sys.executable, "-m", "bench.scale", "--train-child", str(root),
+                                     "--steps", str(steps), "--batch", str(batch)]), 1)
+             for _ in range(repeats)]
+    out.append(record(f"scale {images:,}: train peak RssAnon, {steps} steps", statistics.median(peaks), "MB",
+                      backend="tensorflow", data=what, batch=batch, runs=peaks))
     return out
 
 
@@ -151,6 +156,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--sizes", type=int, nargs="+", default=[25_000, 100_000])
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3, help="train runs per size (their median)")
     parser.add_argument("--train-child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--no-write", action="store_true", help="print only (for tests)")
     args = parser.parse_args(argv)
@@ -161,7 +167,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as scratch:
         for images in args.sizes:
             root = Path(scratch) / f"p{images}"
-            results += show(measure(images, root, base_raw, args.steps, args.batch))
+            results += show(measure(images, root, base_raw, args.steps, args.batch, args.repeats))
             base_raw = base_raw or root / "data" / "raw"
     mem = [r for r in results if "RssAnon" in r["name"]]
     if len(mem) > 1:

@@ -54,7 +54,7 @@ def test_the_peak_private_memory_of_a_child_is_seen_and_a_failure_raised():
 
 
 def test_main_adds_the_memory_ratio_of_the_last_size_to_the_first(monkeypatch, capsys):
-    def fake_measure(images, root, base_raw, steps, batch):
+    def fake_measure(images, root, base_raw, steps, batch, repeats):
         assert (base_raw is None) == (images == 10)  # the first size draws, the next replicate
         return [scale.record(f"scale {images:,}: train peak RssAnon, {steps} steps", 1000 + images, "MB")]
 
