@@ -14,7 +14,8 @@ from pathlib import Path
 import great_expectations as gx
 import great_expectations.expectations as gxe
 import pandas as pd
-from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.data_context.types.base import (DataContextConfig, InMemoryStoreBackendDefaults,
+                                                         ProgressBarsConfig)
 
 from tasks.core.config import Params
 from tasks.core.paths import LABELS, SPLITS
@@ -90,17 +91,17 @@ def count_rules(after_quarantine: bool) -> list[gxe.Expectation]:
 def context(docs_dir: Path) -> gx.data_context.AbstractDataContext:
     """An in-memory GX context whose Data Docs site is built under `docs_dir`."""
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    ctx = gx.get_context(mode="ephemeral")
-    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
-    # The ephemeral context comes with a site in a fresh /tmp folder that nothing removes.
-    for site in list(ctx.variables.data_docs_sites or {}):
-        ctx.delete_data_docs_site(site)
-    ctx.add_data_docs_site(site_name="local", site_config={
-        "class_name": "SiteBuilder",
-        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-        "store_backend": {"class_name": "TupleFilesystemStoreBackend",
-                          "base_directory": str(docs_dir.resolve())}})
-    return ctx
+    # Our own config: get_context(mode="ephemeral") alone adds a Data Docs site in a fresh /tmp
+    # folder, built at every run and never removed.
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        progress_bars=ProgressBarsConfig(globally=False),
+        data_docs_sites={"local": {
+            "class_name": "SiteBuilder",
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                              "base_directory": str(docs_dir.resolve())}}})
+    return gx.get_context(mode="ephemeral", project_config=config)
 
 
 def _validate(ctx, name: str, df: pd.DataFrame, rules: list[gxe.Expectation],
