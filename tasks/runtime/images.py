@@ -37,19 +37,24 @@ def _axis(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def resize_bilinear(img: np.ndarray, size: int) -> np.ndarray:
     """Resize an HxWxC uint8 array to size x size exactly as image_dataset_from_directory does,
     rounded back to uint8."""
-    ylo, yhi, fy = _axis(img.shape[0], size)
-    xlo, xhi, fx = _axis(img.shape[1], size)
-    # Gather the sampled pixels before converting to float: a float copy of the whole image
-    # would take 4 bytes per input pixel and channel. np.take gathers columns twice as fast
-    # as fancy indexing, with the same values.
-    rows_lo, rows_hi = img[ylo], img[yhi]
-    pix = [np.take(rows, cols, axis=1).astype(np.float32) for rows in (rows_lo, rows_hi)
-           for cols in (xlo, xhi)]
-    fx = fx[None, :, None]
-    top = pix[0] * (1 - fx) + pix[1] * fx
-    bottom = pix[2] * (1 - fx) + pix[3] * fx
-    out = top * (1 - fy[:, None, None]) + bottom * fy[:, None, None]
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    h, w, c = img.shape
+    ylo, yhi, fy = _axis(h, size)
+    xlo, xhi, fx = _axis(w, size)
+    # Two separable passes on rows of W*C values: the `size` pairs of sampled rows blended
+    # first (only they become float), then pairs of columns, each channel's its own. Gathers on
+    # a 2-D array, in place where possible: twice the speed of gathering four corners in 3-D.
+    flat = img.reshape(h, w * c)
+    fy = fy[:, None]
+    rows = flat[ylo].astype(np.float32)
+    rows *= 1 - fy
+    rows += flat[yhi] * fy
+    channel = np.arange(c)
+    fx = np.repeat(fx, c)
+    out = np.take(rows, (xlo[:, None] * c + channel).ravel(), axis=1)
+    out *= 1 - fx
+    out += np.take(rows, (xhi[:, None] * c + channel).ravel(), axis=1) * fx
+    np.rint(out, out=out)
+    return np.clip(out, 0, 255, out=out).astype(np.uint8).reshape(size, size, c)
 
 
 def open_regular(path: Path) -> BinaryIO:
