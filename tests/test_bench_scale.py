@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tasks.core.params_file import ParamsError
-
 from bench import draft, scale
+from tasks.core.params_file import ParamsError
 from tasks.sources.sample import _render_jpeg
 
 from .conftest import SHARED_ZIP
