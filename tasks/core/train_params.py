@@ -50,6 +50,10 @@ class Train(Section):
     progressive: tuple[tuple[Annotated[int, Field(ge=32)], Annotated[int, Field(ge=1)]], ...] = ()
     # Test-time augmentation: the saved model averages p(dog) over the photo and its mirror.
     tta: bool = Field(False, strict=True)
+    # Test-time zoom: the saved model sees the centre test_crop of each side, resized back to
+    # image_size (ImageNet's usual 0.875). A random-resized crop trains on objects larger than a
+    # whole photo shows them; this shows them at that scale (Touvron et al., FixRes).
+    test_crop: float = Field(1.0, ge=0.5, le=1, strict=True)
     # Keras' default (the book's). A short CPU run has too few steps for 0.99 to settle the
     # moving statistics, so params.yaml lowers it; the parameter count is the same either way.
     bn_momentum: float = Field(0.99, ge=0, lt=1, strict=True)

@@ -19,8 +19,8 @@ from tasks.runtime.backend import Knobs
 class Trainer:
     """`fit_model` trains (the network under augmentation); `network` is the network inside it
     (bfloat16 under mixed precision, any input size under progressive resizing); `saved` is what
-    is saved: `core`, the float32 network at train.image_size, wrapped for test-time flips if the
-    recipe says so."""
+    is saved: `core`, the float32 network at train.image_size, wrapped for its test-time views
+    (zoom, mirror) if the recipe asks for them."""
 
     fit_model: keras.Model
     network: keras.Model
@@ -114,7 +114,7 @@ def _build(cfg: Train, seed: int, knobs: Knobs, placement: devices.Placement,
                          cfg.label_smoothing)
     fit_model.optimizer.build(fit_model.trainable_variables)  # its variables exist to be restored
     deterministic = backend.make_deterministic(knobs, fit_model.jit_compile)
-    saved = tta.with_tta(core) if cfg.tta else core
+    saved = tta.with_tta(core, cfg.tta, cfg.test_crop) if cfg.tta or cfg.test_crop < 1 else core
     return Trainer(fit_model, network, saved, core, knobs, deterministic, placement)
 
 
