@@ -35,6 +35,7 @@ VARIANTS = {
     "book-augment": ("the book's augmentation (zoom 0.2, rotation 0.1) for random-resized crop",
                      {"augmentation": "book", "rotation": 0.1}),
     "no-tta": ("no mirrored-photo averaging", {"tta": False}),
+    "no-zoom": ("no test-time zoom (the whole photo)", {"test_crop": 1.0}),
     "no-progressive": ("no progressive resizing (every epoch at full size)", {"progressive": []}),
     "bn-0.99": ("Keras' batch-norm momentum (0.99) for 0.9", {"bn_momentum": 0.99}),
     "xception-mini": ("the book's xception_mini for xception_fast", {"model": "xception_mini"}),

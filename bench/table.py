@@ -14,7 +14,7 @@ from bench.harness import RESULTS, write_between
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 ABLATION_BEGIN, ABLATION_END = "<!-- ablation:begin -->", "<!-- ablation:end -->"
-OWN_TABLES = {"ablation", "book-vs-seed"}  # results with their own table, not figures of speed
+OWN_TABLES = {"ablation", "book-vs-seed", "views"}  # their own tables: not figures of speed
 
 
 def rows() -> list[dict]:
