@@ -29,6 +29,8 @@ def rows() -> list[dict]:
 
 
 def _value(r: dict) -> str:
+    if "accuracy" in r["unit"]:  # 2000 test photos: 0.0005 a photo
+        return f"{r['value']:.4f} {r['unit']}"
     return f"{r['value']:,.2f} {r['unit']}" if r["value"] < 100 else f"{r['value']:,.0f} {r['unit']}"
 
 
