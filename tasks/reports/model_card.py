@@ -35,6 +35,7 @@ def model_card(params: Params, paths: Paths, model: keras.Model, parity: dict, o
         "input": f"{params.train.image_size}x{params.train.image_size} RGB, 0-255",
         "image_size": params.train.image_size,
         "output": "p(dog); label dog if >= 0.5, else cat",
+        "views": _views(params.train.test_crop, params.train.tta),
         # Only the sections dvc.yaml lists for export, so the card never shows stale params.
         "params": params.model_dump(mode="json", include=CARD_SECTIONS),
         "data": {"source": params.download.source,
@@ -53,6 +54,12 @@ def model_card(params: Params, paths: Paths, model: keras.Model, parity: dict, o
                          "Binary cat/dog classification of photos like Kaggle's dogs-vs-cats "
                          "(Asirra); not for other animals, other domains, or decisions about people."),
     }
+
+
+def _views(crop: float, mirror: bool) -> str:
+    """What the saved model looks at in each photo (tasks/networks/tta.py)."""
+    seen = f"the centre {crop:g} of each side, resized back" if crop < 1 else "the whole photo"
+    return seen + (", averaged with its mirror image" if mirror else "")
 
 
 def _scores(m: dict) -> str:
@@ -76,7 +83,8 @@ def to_markdown(card: dict) -> str:
                        for f, p in card["parity"].items())
     return (f"# Model card: {card['model']}\n\n{card['intended_use']}\n\n"
             f"- Recipe: {card.get('recipe', 'custom')} (README, \"Recipes\")\n"
-            f"- Parameters: {card['parameters']:,}\n- Input: {card['input']}\n- Output: {card['output']}\n"
+            f"- Parameters: {card['parameters']:,}\n- Input: {card['input']}\n"
+            f"- Views, inside the model: {card.get('views', 'the whole photo')}\n- Output: {card['output']}\n"
             f"- Data: {card['data']['source']}, images {card['data']['counts']}, manifest "
             f"sha256 `{card['data']['manifest_sha256'][:16]}`\n- Git revision: {card['git_revision']}\n"
             f"- {_scores(m)}\n\n"

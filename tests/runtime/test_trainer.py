@@ -67,6 +67,9 @@ def test_a_recipe_with_every_ingredient_trains_evaluates_and_exports_what_it_pro
     assert all(check["passed"] for check in done.parity.values())
     card = json.loads((validated_project.export / "model_card.json").read_text())
     assert card["recipe"] == "every" and card["params"]["train"]["progressive"] == [[32, 1]]
+    assert card["views"] == "the centre 0.875 of each side, resized back, averaged with its mirror image"
+    page = (validated_project.export / "model_card.md").read_text()
+    assert f"- Views, inside the model: {card['views']}" in page
 
 
 def test_the_step_bar_shows_images_per_second_and_the_loss_on_a_terminal(monkeypatch):
