@@ -28,6 +28,8 @@ from pathlib import Path
 from bench.harness import REPO, record, write
 
 STAMP = ".venv/.installed-from-lock"  # the Makefile's install stamp: the clone borrows this venv
+# Keras' per-epoch figures: training (the epoch's running mean) and validation.
+EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 
 def clone(into: Path) -> Path:
@@ -81,7 +83,7 @@ def made_runs(args: argparse.Namespace, scratch: Path) -> Iterator[tuple[Path, d
 def seed_recipe(split: Path, seconds: float, seed: int, epochs: int = 10_000) -> dict:
     """The seed's recipe on `split`/{train,validation,test} for `seconds` of training wall time
     (it stops mid-epoch at the deadline) or `epochs`, then the best epoch's test accuracy, and
-    each epoch's validation loss and accuracy."""
+    each epoch's training and validation loss and accuracy."""
     import keras
 
     from tasks.core.config import Train
@@ -118,8 +120,7 @@ def seed_recipe(split: Path, seconds: float, seed: int, epochs: int = 10_000) ->
     return {"test_accuracy": round(float(accuracy), 4), "train_s": round(trained, 1),
             "epochs": len(history.history["loss"]),
             "best_validation_accuracy": round(max(history.history["val_accuracy"]), 4),
-            "val_loss": [round(v, 4) for v in history.history["val_loss"]],
-            "val_accuracy": [round(v, 4) for v in history.history["val_accuracy"]]}
+            **{m: [round(v, 4) for v in history.history[m]] for m in EPOCH_METRICS}}
 
 
 def dvc(repo: Path, *args: str) -> str:

@@ -1,5 +1,5 @@
 """bench.book_vs_seed: the book recipe through the train stage and the seed's code, epoch by
-epoch on the same split, and the within-noise verdict."""
+epoch on the same split (training and validation figures), and the within-noise verdict."""
 from __future__ import annotations
 
 import json
@@ -25,8 +25,10 @@ def test_both_codes_train_the_same_epochs_on_the_same_split(tmp_path, tiny_archi
     runs = {r["name"]: r for r in json.loads(written.read_text())["results"]}
     for who in ("the book recipe", "the seed's code"):
         run = runs[f"book vs seed: {who}, seed 0"]
-        assert len(run["val_loss"]) == len(run["val_accuracy"]) == 2
-    assert [r["epoch"] for r in runs["book vs seed: val_loss, 1 seeds"]["epochs"]] == [1, 2]
+        assert [len(run[m]) for m in ("loss", "accuracy", "val_loss", "val_accuracy")] == [2] * 4
+        assert all(0 <= a <= 1 for a in run["accuracy"] + run["val_accuracy"])
+    for metric in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert [r["epoch"] for r in runs[f"book vs seed: {metric}, 1 seeds"]["epochs"]] == [1, 2]
 
 
 def test_the_bench_needs_the_photos(tmp_path):

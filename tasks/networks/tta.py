@@ -44,7 +44,10 @@ class CentreZoom(layers.Layer):
 
 def with_tta(network: keras.Model, mirror: bool = True, crop: float = 1.0) -> keras.Model:
     """`network` wrapped so that it answers on the centre `crop` of each side of x, resized back
-    to x's size, and, if `mirror`, the mean of that and the same on mirrored x."""
+    to x's size, and, if `mirror`, the mean of that and the same on mirrored x; `network` itself
+    when there is no view to add."""
+    if not mirror and crop >= 1:
+        return network
     inputs = keras.Input(shape=network.input_shape[1:])
     view = CentreZoom(crop)(inputs) if crop < 1 else inputs
     outputs = network(view)

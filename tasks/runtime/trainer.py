@@ -114,7 +114,7 @@ def _build(cfg: Train, seed: int, knobs: Knobs, placement: devices.Placement,
                          cfg.label_smoothing)
     fit_model.optimizer.build(fit_model.trainable_variables)  # its variables exist to be restored
     deterministic = backend.make_deterministic(knobs, fit_model.jit_compile)
-    saved = tta.with_tta(core, cfg.tta, cfg.test_crop) if cfg.tta or cfg.test_crop < 1 else core
+    saved = tta.with_tta(core, cfg.tta, cfg.test_crop)
     return Trainer(fit_model, network, saved, core, knobs, deterministic, placement)
 
 
