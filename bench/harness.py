@@ -45,13 +45,15 @@ def device_name(cpuinfo: str | None = None) -> str:
 
 
 def commit() -> str:
-    """The git commit measured, with `+dirty` when the work tree differs from it. A copy of the
-    tree without its .git (the GPU machine's) names it in $BENCH_COMMIT (bench/device.sh)."""
+    """The git commit measured, with `+dirty` when the work tree's code differs from it (results
+    under bench/results/ are not code: a bench writes them as it goes). A copy of the tree
+    without its .git (the GPU machine's) names it in $BENCH_COMMIT (bench/device.sh)."""
     if os.environ.get("BENCH_COMMIT"):
         return os.environ["BENCH_COMMIT"]
     head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                           capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                            ":(exclude)bench/results"], cwd=REPO, capture_output=True,
+                           text=True).stdout.strip()
     return (head.stdout.strip() or "unknown") + ("+dirty" if dirty else "")
 
 

@@ -55,6 +55,22 @@ def test_results_name_the_module_command_and_the_given_commit(monkeypatch):
     assert (r["command"], r["commit"], r["value"]) == ("python -m bench.train --steps 2", "abc123", 1.2346)
 
 
+def test_the_commit_is_dirty_for_changed_code_but_not_for_written_results(tmp_path, monkeypatch):
+    monkeypatch.delenv("BENCH_COMMIT", raising=False)
+    monkeypatch.setattr(harness, "REPO", tmp_path)
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    (tmp_path / "bench" / "results").mkdir(parents=True)
+    for name in ("bench/results/cpu.json", "code.py"):
+        (tmp_path / name).write_text("1\n")
+    subprocess.run(git[:3] + ["init", "-q"], check=True)
+    subprocess.run(git + ["add", "."], check=True)
+    subprocess.run(git + ["commit", "-qm", "c"], check=True)
+    (tmp_path / "bench" / "results" / "cpu.json").write_text("2\n")
+    assert not harness.commit().endswith("+dirty")
+    (tmp_path / "code.py").write_text("2\n")
+    assert harness.commit().endswith("+dirty")
+
+
 def test_table_folds_training_figures_with_their_share_of_peak(tmp_path, monkeypatch):
     common = {"device": "NVIDIA H100", "backend": "jax", "command": "c", "commit": "c"}
     results = [
