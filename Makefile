@@ -10,11 +10,31 @@ export PATH := $(BIN):$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test venv lock clean ui serve bench device-prep help remote s3-local gate exps book
+# The variables people give (`make book DATA=...`): each reaches its command as one argument and
+# is never run, whatever it holds (spaces, quotes, backticks, `$(...)`, `;`, newlines). So no
+# recipe pastes their text: make puts them in the recipe's environment (the `export` at the end
+# of this file, after their defaults) and the shell reads "$$VAR". And since make expands
+# `$(shell ...)` in a value given on the command line wherever it is read, and when it exports it
+# to any recipe (before this, even `make help SECRET='$(shell ...)'` ran it), each such value is
+# first made literal text ($(value)). Left out: PYTHON, VENV and BIN (build settings naming this
+# checkout's interpreter and venv, pasted as they are) and make's own variables (MAKEFLAGS,
+# SHELL); EXPS_KEEP and EXPS_DROP are refused (exps).
+# make book's NAME only from the command line: some systems (WSL) set NAME in every environment.
+override BOOK_NAME := $(if $(filter command line,$(origin NAME)),$(value NAME))
+USER_VARS := DATA RECIPE SEED NAME URL ENDPOINT KEY SECRET CRON DIR PORT POOL PROJECT_DIR \
+	CPU_LIMIT GPU_LIMIT GPU_DEVICES WEBHOOK SLACK
+$(foreach v,$(USER_VARS),$(if $(filter command line environment%,$(origin $v)),\
+	$(eval override $v := $$(value $v))))
+# `make -n` (or -q, -t) still runs recipe lines marked `+`: they are told to only print their plan.
+MAKE_MODE = $(firstword -$(MAKEFLAGS))
+DRY_RUN = $(if $(findstring n,$(MAKE_MODE))$(findstring q,$(MAKE_MODE))$(findstring t,$(MAKE_MODE)),--dry-run)
 
-run: $(STAMP) ## the pipeline (dvc repro), then its metrics
+.PHONY: run test venv lock clean ui serve bench device-prep help remote s3-local gate exps book \
+	pools deploy notify worker
+
+run: $(STAMP) ## the pipeline (dvc repro), then the gate, the test scores and what shipped
 	dvc repro
-	dvc metrics show
+	python -m tasks.export --summary
 
 test: $(STAMP) ## the test suite
 	python -m pytest
@@ -31,48 +51,56 @@ gate: $(STAMP) ## for CI: the pipeline, then exit 1 naming the reasons if the ga
 	dvc repro
 	python -m tasks.export --require-blessed
 
-# The experiments, in the columns people compare: the gate's decision and test accuracy and
-# loss, then only the params and metrics that differ between the rows (`dvc exp show` alone
-# lists every param and every code file it depends on: over 100 columns).
+# The experiments, in the columns people compare: the gate's decision, test accuracy and loss and
+# the recipe (--keep), then only the params that differ between the rows (--only-changed); every
+# other metric and each dependency's hash are dropped (`dvc exp show` alone: over 100 columns).
+# A new params section in tasks/core/config.py joins the list in EXPS_DROP.
 exps: $(STAMP) ## the experiments in the columns people compare (blessed, test.*)
-	dvc exp show --only-changed --keep '$(EXPS_KEEP)'
-EXPS_KEEP := ^(blessed|test\.accuracy|test\.loss|train\.recipe)$$
+	dvc exp show --only-changed --keep '$(EXPS_KEEP)' --drop '$(EXPS_DROP)'
+EXPS_KEEP := ^(Experiment|Created|blessed|test\.accuracy|test\.loss|train\.recipe)$$
+EXPS_DROP := (?!(base|download|split|validate|train|evaluate|export|flow|recipes)\.)|train\.(accuracy|loss)$$
+# Pasted into the recipe above, so fixed here: not settings.
+ifneq ($(filter command line environment override,$(origin EXPS_KEEP) $(origin EXPS_DROP)),)
+$(error make: EXPS_KEEP and EXPS_DROP are fixed (the columns of make exps), not settings)
+endif
 
 # A recipe (params.yaml `recipes`) on real photos, split as the book splits them, as a DVC experiment
-# named after the recipe. --temp runs it in a copy of the project, so params.yaml and the
-# workspace stay as they are (`dvc exp apply <name>` brings the results in). DATA: a zip or folder,
-# an https URL, or `gdrive` (the book's Kaggle archive); a path is made absolute for that copy.
-# The gate is the book's test accuracy, 88.3%. SEED=n sets base.seed (the split is index order,
-# so the seed changes only initialization, augmentation and shuffling).
+# (flows/book.py). --temp runs it in a copy of the project, so params.yaml and the workspace stay
+# as they are (`dvc exp apply <name>` brings the results in). DATA: a zip or folder, an https URL,
+# or `gdrive` (the book's Kaggle archive); a path is made absolute for that copy. The gate is the
+# book's test accuracy, 88.3%. SEED=n sets base.seed (the split is index order, so the seed
+# changes only initialization, augmentation and shuffling). The experiment is named
+# <recipe>[-seed<n>]-<date>-<time>-<random>, or NAME=..., refused if that name exists. A RECIPE
+# or SEED that is not one is refused (exit 2) before anything runs; `make -n book` prints the plan.
 RECIPE ?= cpu
-book: $(STAMP) ## a recipe on real photos as a DVC experiment: DATA=<zip|folder|URL|gdrive> RECIPE=cpu|book|gpu [SEED=n]
-	@test -n "$(DATA)" || { echo "make book: give DATA=<zip, folder, https URL or gdrive>" >&2; exit 2; }
-	dvc exp run --temp -n $(RECIPE)$(if $(SEED),-seed$(SEED))-$$(date +%Y%m%d-%H%M%S) -S train.recipe=$(RECIPE) \
-	  $(if $(SEED),-S base.seed=$(SEED)) \
-	  $(BOOK_SOURCE) -S split.train=1000 -S split.validation=500 -S split.test=1000 \
-	  -S split.strategy=index -S evaluate.min_accuracy=0.883
+book: $(STAMP) ## a recipe on real photos as a DVC experiment: DATA=<zip|folder|URL|gdrive> RECIPE=cpu|book|gpu [SEED=n] [NAME=...]
+	+python -m flows.book $(DRY_RUN) --data="$$DATA" --recipe="$$RECIPE" --seed="$$SEED" \
+	  --name="$$BOOK_NAME"
 	$(MAKE) --no-print-directory exps
-BOOK_SOURCE = $(if $(filter gdrive,$(DATA)),-S download.source=gdown,$(if $(filter http://% https://%,$(DATA)),-S download.source=url -S download.url=$(DATA),-S download.source=local -S download.path=$(abspath $(DATA))))
 
-# The Prefect UI at http://127.0.0.1:4200 (loopback only unless PREFECT_SERVER_API_HOST says so).
-ui: $(STAMP) ## the Prefect server and UI on http://127.0.0.1:4200
-	prefect server start
+# The Prefect UI at http://127.0.0.1:4200 (loopback only unless PREFECT_SERVER_API_HOST says so);
+# PORT=... serves it elsewhere, and the UI then talks to the API on that same port.
+ui: $(STAMP) ## the Prefect server and UI on http://127.0.0.1:4200 (PORT=... for another port)
+	PREFECT_SERVER_API_PORT="$${PORT:-4200}" PREFECT_UI_API_URL="http://127.0.0.1:$${PORT:-4200}/api" \
+	  PREFECT_API_URL="http://127.0.0.1:$${PORT:-4200}/api" prefect server start
 
 # Serve the flow as a deployment on flow.cron (CRON="*/30 * * * *" overrides); needs `make ui`.
 serve: $(STAMP) ## serve the flow on flow.cron (CRON="..." overrides); needs make ui
-	PREFECT_API_URL=$${PREFECT_API_URL:-http://127.0.0.1:4200/api} python -m flows.serve $(if $(CRON),--cron "$(CRON)")
+	PREFECT_API_URL=$${PREFECT_API_URL:-http://127.0.0.1:4200/api} python -m flows.serve $${CRON:+--cron="$$CRON"}
 
 # The team's DVC remote on any S3-compatible store: URL (s3://bucket/path) and ENDPOINT go in
 # .dvc/config (commit it); KEY and SECRET in .dvc/config.local (never committed).
 remote: $(STAMP) ## the team DVC remote: URL=s3://... ENDPOINT=... KEY=... SECRET=...
-	python -m flows.remote "$(URL)" $(if $(ENDPOINT),--endpoint "$(ENDPOINT)") $(if $(KEY),--key "$(KEY)") $(if $(SECRET),--secret "$(SECRET)")
+	python -m flows.remote $${ENDPOINT:+--endpoint="$$ENDPOINT"} $${KEY:+--key="$$KEY"} \
+	  $${SECRET:+--secret="$$SECRET"} -- "$$URL"
 
 # A local S3-compatible store to try the remote with (rclone, loopback only), until Ctrl-C:
 #   make s3-local DIR=/srv/dvc-store PORT=9000, then make remote URL=s3://dvc/dogs-vs-cats
 #   ENDPOINT=http://127.0.0.1:9000 KEY=key SECRET=secret
 s3-local: $(STAMP) ## a local S3 store (rclone) on 127.0.0.1:9000 to try the remote
-	mkdir -p "$(or $(DIR),.s3-local)/dvc"
-	rclone serve s3 "$(or $(DIR),.s3-local)" --addr 127.0.0.1:$(or $(PORT),9000) --auth-key "$(or $(KEY),key),$(or $(SECRET),secret)"
+	mkdir -p -- "$${DIR:-.s3-local}/dvc"
+	rclone serve s3 --addr="127.0.0.1:$${PORT:-9000}" --auth-key="$${KEY:-key},$${SECRET:-secret}" \
+	  -- "$${DIR:-.s3-local}"
 
 # Reinstall only when the lock changes; uninstall anything the lock no longer lists.
 $(STAMP): requirements.lock
@@ -84,8 +112,8 @@ $(STAMP): requirements.lock
 	@touch $@
 
 # Every CPU figure (about 15 min on 2 cores), written to bench/results/cpu-<date>.json, then
-# the README's table. The GPU part runs on a GPU machine: see "Performance" in README.md.
-bench: $(STAMP) ## every CPU benchmark (about 15 min), then the README table
+# the table in docs/performance.md. The GPU part runs on a GPU machine: see docs/performance.md.
+bench: $(STAMP) ## every CPU benchmark (about 15 min), then the table in docs/performance.md
 	python -m bench.orchestration --repeats 3
 	python -m bench.data
 	python -m bench.seed
@@ -120,22 +148,33 @@ lock: ## re-resolve pyproject.toml into requirements.lock
 clean: ## remove .venv
 	rm -rf $(VENV)
 
-# Prefect work pools and workers (README "Working as a team"). Point PREFECT_API_URL at the
-# team's server first. `make deploy` creates the cpu and gpu process pools with their
-# concurrency limits and applies prefect.yaml; `make worker POOL=gpu` runs a worker in this
-# checkout until Ctrl-C. PROJECT_DIR is where the runs work on the worker's machine.
+# Prefect work pools and workers (docs/team.md). Point PREFECT_API_URL at the
+# team's server first. `make deploy` creates (or updates) the cpu and gpu process pools with their
+# concurrency limits and a base job template that fixes each run's working directory, PROJECT_DIR
+# (the checkout on the workers' machine), and environment (gpu: CUDA_VISIBLE_DEVICES=GPU_DEVICES;
+# cpu: no GPU): no run can override them. Then it applies prefect.yaml. `make worker POOL=gpu`
+# runs a worker in this checkout until Ctrl-C.
 POOL ?= cpu
 CPU_LIMIT ?= 2
 GPU_LIMIT ?= 1
 GPU_DEVICES ?= 0
 PROJECT_DIR ?= $(CURDIR)
-.PHONY: pools deploy worker
 
-pools: $(STAMP)
-	python -m flows.pools cpu=$(CPU_LIMIT) gpu=$(GPU_LIMIT)
+pools: $(STAMP) ## create the cpu and gpu work pools, fixed to this checkout (PROJECT_DIR, GPU_DEVICES)
+	python -m flows.pools --project-dir="$$PROJECT_DIR" --gpu-devices="$$GPU_DEVICES" \
+	  "cpu=$$CPU_LIMIT" "gpu=$$GPU_LIMIT"
 
-deploy: pools
-	PROJECT_DIR=$(PROJECT_DIR) GPU_DEVICES=$(GPU_DEVICES) prefect --no-prompt deploy --all
+deploy: pools ## the pools, then prefect.yaml's deployments on them (PREFECT_API_URL: the team's server)
+	prefect --no-prompt deploy --all
 
-worker: $(STAMP)
-	prefect worker start --pool $(POOL) --name $(POOL)-$$(hostname) --no-create-pool-if-not-found
+# A notification when a run of the flow fails, crashes or ends Refused (flows/notify.py): a
+# Prefect automation on the server PREFECT_API_URL names, sending to WEBHOOK (JSON POST) and/or
+# SLACK (an incoming webhook URL, kept as a secret in its block). Idempotent: rerun to change it.
+notify: $(STAMP) ## notify on failed, crashed or refused runs: WEBHOOK=https://... and/or SLACK=https://hooks.slack.com/...
+	python -m flows.notify $${WEBHOOK:+--webhook="$$WEBHOOK"} $${SLACK:+--slack="$$SLACK"}
+
+worker: $(STAMP) ## a worker for POOL=cpu|gpu in this checkout, until Ctrl-C
+	prefect worker start --pool="$$POOL" --name="$$POOL-$$(hostname)" --no-create-pool-if-not-found
+
+# Last, after the defaults above (`export` of a variable not yet set would set it, empty).
+export $(USER_VARS) BOOK_NAME

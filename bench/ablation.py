@@ -22,8 +22,9 @@ from pathlib import Path
 
 import yaml
 
-from bench.harness import REPO, record, write, write_between
+from bench.harness import REPO, describe, record, write, write_between
 from bench.table import ABLATION_BEGIN, ABLATION_END, ablation_markdown
+
 # One ingredient out at a time; "full" is the cpu recipe at the budget. A slower variant (no
 # progressive resizing, the book's model) trains the same epochs, and its minutes are shown.
 VARIANTS = {
@@ -109,7 +110,7 @@ def score(root: Path, size: int) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     """Run every variant for every seed, print and write; or print/write the table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=describe(__doc__))
     parser.add_argument("--data", type=Path, help="the book zip, or a folder of its photos")
     parser.add_argument("--seeds", nargs="+", type=int, default=[42, 1, 2])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))

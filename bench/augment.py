@@ -60,7 +60,8 @@ def measure(variant: str, size: int, batch: int, steps: int, jit: bool | str,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    # Its first paragraph on one line (tasks.core.cli.describe; this file also runs as a script).
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--size", type=int, default=180)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=8)

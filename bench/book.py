@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from bench.harness import REPO, device_name, record, write
+from bench.harness import REPO, describe, device_name, record, write
 from tasks.core.paths import Paths
 
 ROOT = REPO / ".device" / "book"
@@ -96,12 +96,17 @@ def run(root: Path, tag: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """`prepare` here, `run` on the GPU machine."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["prepare", "run"])
-    parser.add_argument("--root", type=Path, default=ROOT)
-    parser.add_argument("--epochs", type=int, default=100)
-    parser.add_argument("--backend", default="jax", choices=["jax", "tensorflow"])
-    parser.add_argument("--tag", default="h100", help="results file prefix")
+    parser = argparse.ArgumentParser(prog="python -m bench.book", description=describe(__doc__))
+    actions = parser.add_subparsers(dest="action", required=True, metavar="{prepare,run}")
+    prep = actions.add_parser("prepare", help="here: the validated photos and params.yaml in ROOT",
+                              description=describe(prepare.__doc__))
+    go = actions.add_parser("run", help="on the GPU machine: train and evaluate ROOT, timed",
+                            description=describe(run.__doc__))
+    for sub in (prep, go):
+        sub.add_argument("--root", type=Path, default=ROOT, help=f"(default: {ROOT.relative_to(REPO)})")
+    prep.add_argument("--epochs", type=int, default=100, help="(default: 100, the book's)")
+    prep.add_argument("--backend", default="jax", choices=["jax", "tensorflow"], help="(default: jax)")
+    go.add_argument("--tag", default="h100", help="results file prefix (default: h100)")
     args = parser.parse_args(argv)
     if args.action == "prepare":
         prepare(args.root, args.epochs, args.backend)

@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from bench.ablation import prepare, train_and_score
-from bench.harness import REPO, record, write
+from bench.harness import REPO, describe, record, write
 from bench.ttacc import EPOCH_METRICS
 
 
@@ -65,7 +65,7 @@ def compare(ours: list[dict], theirs: list[dict], metric: str) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> None:
     """Both codes for every seed; print the comparison and write the records."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=describe(__doc__))
     parser.add_argument("--data", type=Path, help="the book zip, or a folder of its photos")
     parser.add_argument("--seeds", nargs="+", type=int, default=[42, 1, 2])
     parser.add_argument("--epochs", type=int, default=3)

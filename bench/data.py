@@ -15,9 +15,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from bench.harness import REPO, median_seconds, record, write
+from bench.harness import REPO, describe, median_seconds, record, write
 from tasks import download, split, validate
-from tasks.contract.suite import facts
+from tasks.contract import facts
 from tasks.core.config import Params
 from tasks.core.params_file import parse_params
 from tasks.core.paths import Paths
@@ -50,7 +50,7 @@ def prepare(scratch: Path) -> tuple[Params, Paths, Path, str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Measure, print and write the data-path figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=describe(__doc__))
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     cores = len(os.sched_getaffinity(0))

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bench.harness import REPO, record, write
+from bench.harness import REPO, describe, record, write
 from tasks.runtime.images import resize_bilinear
 
 MINI_ZIP = REPO.parent / "shared" / "data" / "dogs-vs-cats-mini.zip"
@@ -63,7 +63,7 @@ def compare(jpegs: list[bytes], size: int) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     """Measure, print and write the two paths' rates and their difference."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=describe(__doc__))
     parser.add_argument("--size", type=int, default=180)
     parser.add_argument("--limit", type=int, default=600)
     args = parser.parse_args(argv)

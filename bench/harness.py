@@ -14,6 +14,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tasks.core.cli import describe  # the one-line --help description every bench prints
+
+__all__ = ["REPO", "RESULTS", "command", "commit", "describe", "device_name", "median_seconds",
+           "record", "write", "write_between"]
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 
@@ -92,3 +97,18 @@ def write_between(begin: str, end: str, table: str, readme: Path = REPO / "READM
         raise SystemExit(f"{readme}: no {begin} ... {end} markers to write between")
     head, rest = text.split(begin, 1)
     readme.write_text(f"{head}{begin}\n{table}\n{end}{rest.split(end, 1)[1]}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print what a record made here would say about the machine and the code."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.harness", description=describe(__doc__),
+                                     epilog="Measures nothing: it prints the device and commit a "
+                                            "benchmark run here would record.")
+    parser.parse_args(argv)
+    print(f"device: {device_name()}\ncommit: {commit()}\nresults: {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.harness import median_seconds, record, write
+from bench.harness import describe, median_seconds, record, write
 
 TASKS = 60
 
@@ -52,7 +52,7 @@ def prefect_server(home: Path) -> Iterator[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Measure, print and write the orchestration figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=describe(__doc__))
     parser.add_argument("--root", type=Path, help="an up-to-date project (default: a tiny one)")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         root = args.root
         if root is None:
-            from tests.projects import new_project
+            from tests.helpers.projects import new_project
             root = new_project(Path(scratch) / "project")
         root = root.resolve()
         dvc_repro = [sys.executable, "-m", "dvc", "repro"]

@@ -2,13 +2,14 @@
 `dvc repro` of the committed params.yaml (the embedded sample) in a fresh copy of the project,
 from nothing to the exported model.
 
-    python -m bench.pipeline
+    python -m bench.pipeline [--params params.yaml]
 
 It is timed once: a repeat would be a warm run, and a cold run is the figure. Each stage's own
 seconds come from the stage logs' timestamps.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import shutil
@@ -19,7 +20,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from bench.harness import REPO, record, write
+from bench.harness import REPO, describe, record, write
 
 STAGE_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d+ \w+ \[(\w+)\]")
 
@@ -34,14 +35,22 @@ def stage_seconds(log: str) -> dict[str, float]:
     return {stage: (times[-1] - times[0]).total_seconds() for stage, times in spans.items()}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Run the pipeline cold in a scratch project; print and write its wall time."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.pipeline", description=describe(__doc__),
+        epilog="It runs the whole pipeline from nothing, in a temporary folder, then adds its "
+               "figure to bench/results/cpu-<date>.json.")
+    parser.add_argument("--params", type=Path, default=REPO / "params.yaml",
+                        help="the params file to run (default: this checkout's params.yaml)")
+    args = parser.parse_args(argv)
+
     from tasks.core.params_file import load_params
     from tests.conftest import make_project, pipeline_env
 
     with tempfile.TemporaryDirectory() as scratch:
-        root = make_project(Path(scratch) / "project", load_params(REPO / "params.yaml"))
-        shutil.copy(REPO / "params.yaml", root / "params.yaml")  # the committed file, comments too
+        root = make_project(Path(scratch) / "project", load_params(args.params))
+        shutil.copy(args.params, root / "params.yaml")  # the file itself, comments too
         started = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=root, env=pipeline_env(),
                               capture_output=True, text=True)

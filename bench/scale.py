@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.harness import REPO, record, write
+from bench.harness import REPO, describe, record, write
 
 SIZE, SEED = 180, 0
 SHARES = {"train": 0.8, "validation": 0.1, "test": 0.1}  # of each class
@@ -152,7 +152,7 @@ def show(results: list[dict]) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> list[dict]:
     """Measure every size, print and write the figures (with the memory ratio, last to first)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=describe(__doc__))
     parser.add_argument("--sizes", type=int, nargs="+", default=[25_000, 100_000])
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch", type=int, default=32)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from bench.data import prepare
-from bench.harness import record, write
+from bench.harness import describe, record, write
 
 
 def epoch_seconds(model, data, **fit) -> float:
@@ -29,7 +29,7 @@ def epoch_seconds(model, data, **fit) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     """Time both paths, print and write img/s, epoch times and our ratio against the book."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=describe(__doc__))
     parser.add_argument("--images", type=int, default=96)
     parser.add_argument("--batch", type=int, default=32)
     args = parser.parse_args(argv)

@@ -1,7 +1,8 @@
-"""The README's tables generated from bench/results/*.json: performance, and bench.ablation's.
+"""The docs' tables generated from bench/results/*.json: performance (docs/performance.md), and
+bench.ablation's (docs/results.md).
 
     python -m bench.table            # print it
-    python -m bench.table --write    # replace the table between the markers in README.md
+    python -m bench.table --write    # replace the table between the markers in docs/performance.md
 """
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import json
 import re
 import statistics
 
-from bench.harness import RESULTS, write_between
+from bench.harness import REPO, RESULTS, describe, write_between
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+PAGE = REPO / "docs" / "performance.md"  # the page holding the BEGIN ... END markers
 ABLATION_BEGIN, ABLATION_END = "<!-- ablation:begin -->", "<!-- ablation:end -->"
+ABLATION_PAGE = REPO / "docs" / "results.md"  # the page holding the ABLATION_BEGIN ... END markers
 OWN_TABLES = {"ablation", "book-vs-seed", "views"}  # their own tables: not figures of speed
 
 
@@ -89,15 +92,15 @@ def ablation_markdown() -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Print the table, or write it into README.md between the bench markers."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Print the table, or write it into docs/performance.md between the bench markers."""
+    parser = argparse.ArgumentParser(description=describe(__doc__))
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args(argv)
     table = markdown()
     if not args.write:
         print(table)
         return
-    write_between(BEGIN, END, table)
+    write_between(BEGIN, END, table, PAGE)
 
 
 if __name__ == "__main__":

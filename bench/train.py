@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 
-from bench.harness import record, write
+from bench.harness import describe, record, write
 from bench.utilisation import forward_flops, gpu_busy, peak_tflops, step_only_img_per_s
 
 # The issue's targets on the lent H100 (model, precision, augmentation): img/s.
@@ -86,7 +86,7 @@ def child(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Run one child per backend, then print and write the figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=describe(__doc__))
     parser.add_argument("--backends", nargs="+", default=["tensorflow", "jax"])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--precisions", nargs="+", default=["fp32"], choices=["fp32", "bf16"])

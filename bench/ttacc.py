@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from bench.harness import REPO, record, write
+from bench.harness import REPO, describe, record, write
 
 STAMP = ".venv/.installed-from-lock"  # the Makefile's install stamp: the clone borrows this venv
 # Keras' per-epoch figures: training (the epoch's running mean) and validation.
@@ -132,7 +132,7 @@ def dvc(repo: Path, *args: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Run (or take, with --after) each recipe for each seed, the seed's recipe beside each
     recipe's first run; print and write."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=describe(__doc__))
     parser.add_argument("--data", type=Path, help="the book zip, or a folder")
     parser.add_argument("--recipes", nargs="+", default=["cpu"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[42])

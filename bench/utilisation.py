@@ -126,3 +126,24 @@ def step_only_img_per_s(trainer, x, y, batch: int, steps: int) -> float:
 
     run(1)  # device-resident inputs may compile once more
     return batch * steps / run(steps)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the peak a device's figures are a share of (this machine's CPU by default)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.utilisation",
+        description=" ".join(__doc__.split("\n\n")[0].split()),
+        epilog="Measures nothing: it prints the peak TFLOP/s the training figures are a share of.")
+    parser.add_argument("--device", default="CPU", help='a GPU name such as "NVIDIA H100 80GB HBM3" '
+                        "(default: CPU, this machine's, from /proc/cpuinfo)")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    args = parser.parse_args(argv)
+    peak = peak_tflops(args.device, args.precision)
+    figure = f"{peak[0]:.1f} TFLOP/s ({peak[1]})" if peak else "no known peak"
+    print(f"{args.device} {args.precision}: {figure}")
+
+
+if __name__ == "__main__":
+    main()

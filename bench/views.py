@@ -13,7 +13,7 @@ import argparse
 import statistics
 from pathlib import Path
 
-from bench.harness import REPO, record, write
+from bench.harness import REPO, describe, record, write
 from tasks.core.params_file import read_params_file
 
 VIEWS = {"whole photo": (False, False), "whole photo + mirror": (False, True),
@@ -44,7 +44,7 @@ def score(root: Path, size: int, crop: float) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> None:
     """Score every project under every view set; per view, the mean over projects; print, write."""
     cpu = read_params_file(REPO / "params.yaml")["recipes"]["cpu"]
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=describe(__doc__))
     parser.add_argument("projects", nargs="+", type=Path)
     parser.add_argument("--size", type=int, default=cpu["image_size"], help="the model's input size")
     parser.add_argument("--crop", type=float, default=cpu["test_crop"], help="the zoom's centre share")

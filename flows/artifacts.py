@@ -25,7 +25,11 @@ def summary_markdown(params: Params, work: Path, outcome: dict[str, str], title:
     valid = _read(paths.metrics / "validate.json")
     scores = _read(paths.metrics / "evaluate.json").get("test", {})
     gate = _read(paths.gate)
-    parity = _read(paths.export / "parity.json").get("formats", {})
+    exported = _read(paths.export / "parity.json")
+    parity = exported.get("formats", {})
+    # An export from before export.required shipped every format it lists (all had passed).
+    shipped = exported.get("shipped", [fmt for fmt, p in parity.items() if p.get("passed")])
+    not_shipped = exported.get("not_shipped", {})
     s, t = params.split, params.train
     lines = [f"# {title}", "", "| stage | outcome |", "| --- | --- |"]
     lines += [f"| {stage} | {state} |" for stage, state in outcome.items()]
@@ -46,14 +50,23 @@ def summary_markdown(params: Params, work: Path, outcome: dict[str, str], title:
         refused = (paths.export / "refused.json").is_file()
         verdict = ("**blessed**: exported" if gate.get("blessed") else
                    f"**refused**: not exported{' (`data/export/refused.json`)' if refused else ''}")
+        if gate.get("blessed") and parity:
+            verdict += f"; shipped: {', '.join(shipped) or 'nothing'}"
+            verdict += f"; not shipped: {', '.join(not_shipped)}" if not_shipped else ""
         lines += ["", "## Gate", f"- {verdict}"] + [f"- {reason}" for reason in gate.get("reasons", [])]
     if parity:
         lines += ["", "## Export", f"Written to `{paths.export.relative_to(work)}`:",
-                  "| format | parity rule | passed |", "| --- | --- | --- |"]
+                  "| format | parity rule | passed | shipped |", "| --- | --- | --- | --- |"]
         # A rule such as "max |p difference| <= 1e-4" holds pipes, which would split the cell.
-        lines += [f"| {fmt} | {str(p.get('rule')).replace('|', chr(92) + '|')} | {p.get('passed')} |"
+        lines += [f"| {fmt} | {_cell(p.get('rule'))} | {p.get('passed')} | "
+                  f"{'yes' if fmt in shipped else _cell(not_shipped.get(fmt, 'no'))} |"
                   for fmt, p in parity.items()]
     return "\n".join(lines) + "\n"
+
+
+def _cell(text: object) -> str:
+    """`text` for a Markdown table cell: its pipes escaped."""
+    return str(text).replace("|", chr(92) + "|")
 
 
 def metrics_diff_rows(work: Path, root: Path, rev: str) -> tuple[str, list[dict]]:

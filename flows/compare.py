@@ -10,11 +10,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from flows.dvc import dvc
+from flows.parameters import KEYS
 
 METRICS_FILE = "data/metrics/evaluate.json"
 METRICS = ("accuracy", "loss", "precision", "recall", "f1", "roc_auc")  # as evaluate writes them
-KEYS = {"model": "train.model", "image_size": "train.image_size", "epochs": "train.epochs",
-        "source": "download.source"}  # flow parameter -> params.yaml key (flows.pipeline.OVERRIDES)
 
 
 def _row(data: dict | None) -> tuple[dict, dict]:

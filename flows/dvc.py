@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
@@ -131,15 +132,18 @@ def repro(cwd: Path, stage: str, seconds: float, on_line: Callable[[str], None])
                             cwd=cwd, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
     lines: list[str] = []
+    fresh: queue.SimpleQueue[str | None] = queue.SimpleQueue()
 
-    def pump() -> None:  # a thread, so that the timeout below holds even when output stalls
+    def pump() -> None:  # reads the pipe and does nothing else, so the stage can always write
         assert proc.stdout is not None
         for raw in proc.stdout:
             lines.append(raw.rstrip())
-            on_line(lines[-1])
+            fresh.put(lines[-1])
+        fresh.put(None)
 
     reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
+    teller = threading.Thread(target=tell, args=(fresh, on_line), daemon=True)
+    reader.start(), teller.start()
     try:
         return proc.wait(max(seconds, 1)), lines
     except subprocess.TimeoutExpired:
@@ -149,3 +153,21 @@ def repro(cwd: Path, stage: str, seconds: float, on_line: Callable[[str], None])
         if proc.poll() is None:  # cancelled or crashed while the stage ran: never leave it running
             stop(proc)
         reader.join(10)
+        teller.join(10)
+
+
+def tell(fresh: queue.SimpleQueue, on_line: Callable[[str], None], pause: float = 30) -> None:
+    """Pass each line to `on_line` until None comes. `on_line` reaches the Prefect API (logs,
+    progress), which may be down: after a call fails (said on stderr), lines are skipped for
+    `pause` seconds, while the pump goes on draining the stage's output."""
+    skip_until = 0.0
+    while (line := fresh.get()) is not None:
+        if time.monotonic() < skip_until:
+            continue
+        try:
+            on_line(line)
+        except Exception as err:  # noqa: BLE001 (whatever the API client raises, the stage goes on)
+            skip_until = time.monotonic() + pause
+            print(f"warning: the stage's output does not reach Prefect ({type(err).__name__}: {err}); "
+                  f"the stage goes on, its lines for the next {pause:.0f} s are in the stage's own logs "
+                  "only", file=sys.stderr)

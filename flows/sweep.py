@@ -21,6 +21,7 @@ from prefect.deployments import arun_deployment
 from prefect.runtime import flow_run
 
 from flows.compare import table
+from tasks.core.cli import describe
 
 GRID = {"model": str, "image_size": int, "epochs": int}  # the pipeline parameters a sweep varies
 
@@ -67,7 +68,7 @@ async def sweep(model: list[str] | None = None, image_size: list[int] | None = N
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flows.sweep", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m flows.sweep", description=describe(__doc__))
     for name, kind in GRID.items():
         parser.add_argument(f"--{name.replace('_', '-')}", nargs="+", type=kind, metavar="V",
                             help=f"values of {name} (default: params.yaml's)")

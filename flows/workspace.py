@@ -18,6 +18,7 @@ from pathlib import Path
 from ruamel.yaml import YAML
 
 from flows.dvc import DvcError, call, dvc
+from flows.parameters import check
 
 LOCK = Path(".dvc/tmp/prefect-flow.lock")
 SCRATCH = Path(".dvc/tmp/flow-exps")  # DVC's own temp experiments live beside it, also ignored
@@ -84,6 +85,30 @@ def workspace_lock(root: Path, wait: int, say: Callable[[str], None] = print, ru
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def inside(folder: Path, name: str) -> Path:
+    """`folder / name` for an experiment name (flows/parameters.py), refused unless it is a plain
+    name: the name comes from whoever started the run, and the path is later removed."""
+    try:
+        check("experiment", name)
+    except ValueError as err:
+        raise WorkspaceError(f"refused experiment name: {err}") from None
+    return folder / name
+
+
+def remove(folder: Path, path: Path) -> None:
+    """Remove `path`, which must lie inside `folder` (both resolved, so neither `..` nor a symlink
+    leads out): cleanup can never delete anything else."""
+    top, target = folder.resolve(), path.resolve()
+    if top == target or top not in target.parents or path.is_symlink():
+        raise WorkspaceError(f"refused to remove {path}: not inside {folder}")
+    shutil.rmtree(target, ignore_errors=True)
+
+
+def experiment_ref(root: Path, name: str) -> str:
+    """The git ref of the repo's experiment `name` (DVC keeps them under refs/exps/), or ""."""
+    return git(root, "for-each-ref", "--format=%(refname)", f"refs/exps/*/*/{name}")
+
+
 def set_params(path: Path, overrides: dict[str, object]) -> None:
     """Set dotted keys in a params file, keeping its comments and layout (what `-S` does)."""
     # ruamel's round-trip mode keeps comments and builds only plain YAML types, never Python
@@ -108,8 +133,11 @@ def experiment_workspace(root: Path, name: str, overrides: dict[str, object]) ->
     # Git 2.39's `stash create` exits 1, silently, while the index's stat data is stale: refresh it.
     git(root, "update-index", "-q", "--refresh")
     changes = git(root, "stash", "create")  # a commit of uncommitted edits; the workspace stays as is
-    work = root / SCRATCH / name
-    shutil.rmtree(work, ignore_errors=True)
+    work = inside(root / SCRATCH, name)
+    if taken := experiment_ref(root, name):
+        raise WorkspaceError(f"an experiment named {name!r} already exists ({taken}): choose another "
+                             "name, or `dvc exp remove` it first")
+    remove(root / SCRATCH, work)
     try:
         git(root, "clone", "--quiet", "--shared", "--no-checkout", str(root), str(work))
         git(work, "checkout", "--quiet", "--detach", head)
@@ -120,21 +148,21 @@ def experiment_workspace(root: Path, name: str, overrides: dict[str, object]) ->
         set_params(work / "params.yaml", overrides)
         yield work
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        remove(root / SCRATCH, work)
 
 
 def save_experiment(root: Path, work: Path, name: str) -> tuple[str, Path]:
     """Save the scratch run as DVC experiment `name` of the workspace's repo. Returns its git ref
     and the Data Docs index that shows its validation. Its outputs are already in the shared
     cache, so `dvc exp apply` restores them."""
-    dvc(work, "exp", "save", "--force", "--name", name)
-    git(root, "fetch", "--quiet", str(work), "+refs/exps/*:refs/exps/*")
-    ref = git(root, "for-each-ref", "--format=%(refname)", f"refs/exps/*/*/{name}")
+    dvc(work, "exp", "save", "--name", name)
+    ref = experiment_ref(work, name)  # the scratch clone holds this experiment only
+    git(root, "fetch", "--quiet", str(work), f"{ref}:{ref}")
     docs = work / "data/data_docs"
     if not docs.is_dir():  # validate was unchanged, so the workspace's Data Docs show this data
         return ref, root / "data/data_docs/index.html"
-    kept = root / KEPT_DOCS / name / "data_docs"
-    shutil.rmtree(kept, ignore_errors=True)
+    kept = inside(root / KEPT_DOCS, name) / "data_docs"
+    remove(root / KEPT_DOCS, kept)
     kept.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(docs, kept)
     return ref, kept / "index.html"

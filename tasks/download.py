@@ -15,8 +15,9 @@ from tasks.core.config import Download, Params
 from tasks.core.errors import StageError, write_refused, writing
 from tasks.core.io import atomic_dir, sha256_file
 from tasks.core.paths import LABELS, Paths
-from tasks.sources import sample
+from tasks.sources import sample, url
 from tasks.sources.extract import CorruptArchive, Found, copy_folder, extract_zip
+from tasks.sources.local import local_source
 from tasks.sources.sample import write_sample_archive
 
 log = logging.getLogger("tasks.download")
@@ -44,15 +45,15 @@ def archive_path(cfg: Download, seed: int, paths: Paths) -> Path:
         # name so that editing it never serves a stale archive.
         code = sha256_file(Path(sample.__file__))[:12]
         return paths.downloads / f"sample-{cfg.sample_per_class}-seed{seed}-{code}.zip"
-    # One file per id or URL: gdown's resume=True skips a file that is already complete, so a
+    # One file per id or URL: a whole file there is served without asking the server again, so a
     # shared name would serve the old archive after the URL changed.
     where = cfg.gdrive_id if cfg.source == "gdown" else cfg.url
     return paths.downloads / f"{cfg.source}-{hashlib.sha256(str(where).encode()).hexdigest()[:16]}.zip"
 
 
 def _discard_if_bad(dest: Path, sha256: str | None) -> None:
-    """gdown (resume=True) serves any file already at `dest` as complete. One that is not a whole
-    zip (a copy cut short outside gdown), or not the pinned sha256, is removed and fetched anew."""
+    """A file already at `dest` is served as complete. One that is not a whole zip (a copy cut
+    short outside the downloader), or not the pinned sha256, is removed and fetched anew."""
     if not dest.is_file():
         return
     if not zipfile.is_zipfile(dest):
@@ -65,25 +66,17 @@ def _discard_if_bad(dest: Path, sha256: str | None) -> None:
     dest.unlink()
 
 
-def local_source(cfg: Download, paths: Paths) -> Path:
-    """download.path, a relative one read from the project root (where DVC, which tracks it as
-    a dependency, reads it too), not from the current directory."""
-    source = cfg.path if cfg.path.is_absolute() else paths.root / cfg.path
-    if not source.exists():
-        raise StageError(f"download.path: {source} does not exist")
-    return source
-
-
 def _report_skipped(skipped: list[str]) -> None:
     if skipped:
         log.info("skipped %d files without a cat/dog label and index (e.g. %s)", len(skipped),
                     ", ".join(repr(s) for s in skipped[:3]))
 
 
-def fetch(cfg: Download, seed: int, paths: Paths) -> Path:
+def fetch(params: Params, paths: Paths) -> Path:
     """Return the archive (or folder) for the configured source, fetching it if needed."""
+    cfg, seed = params.download, params.base.seed
     if cfg.source == "local":
-        return local_source(cfg, paths)
+        return local_source(params, paths)
     paths.downloads.mkdir(parents=True, exist_ok=True)
     dest = archive_path(cfg, seed, paths)
     if cfg.source == "sample":
@@ -94,15 +87,17 @@ def fetch(cfg: Download, seed: int, paths: Paths) -> Path:
                                      ).replace(dest)
         return dest
     _discard_if_bad(dest, cfg.sha256)
-    if dest.is_file():  # a whole archive from an earlier run: gdown would only ask the server again
+    if dest.is_file():  # a whole archive from an earlier run: no need to ask the server again
         return dest
-    where = cfg.gdrive_id if cfg.source == "gdown" else cfg.url
-    what = {"id": where} if cfg.source == "gdown" else {"url": where}
+    if cfg.source == "url":
+        return url.fetch(str(cfg.url), dest, url.Limits(cfg.max_bytes, cfg.stall_timeout,
+                                                        cfg.deadline))
+    where = cfg.gdrive_id
     try:
         # gdown writes to a temp file, retries with backoff resuming from the bytes it has, and
         # renames the file only when complete. use_cookies=False: gdown would otherwise keep a
         # cookie jar in ~/.cache, outside data/.
-        got = gdown.download(**what, output=str(dest), resume=True, retries=3, timeout=60,
+        got = gdown.download(id=where, output=str(dest), resume=True, retries=3, timeout=60,
                              use_cookies=False)
     except Exception as err:  # gdown raises many types; all mean "no archive"
         if write_refused(err):  # a full disk is not a network failure: name the file
@@ -116,7 +111,7 @@ def fetch(cfg: Download, seed: int, paths: Paths) -> Path:
 def run(params: Params, paths: Paths) -> DownloadResult:
     """Fetch the configured source, verify it, and atomically replace data/raw with its images."""
     cfg = params.download
-    source = fetch(cfg, params.base.seed, paths)
+    source = fetch(params, paths)
     digest = sha256_file(source) if source.is_file() else ""
     if cfg.sha256 and digest != cfg.sha256:
         if cfg.source in ("gdown", "url"):

@@ -3,13 +3,15 @@
     python -m tasks.predict PATH... [--model data/export/model.onnx] [--submission out.csv [--force]]
 
 Not a pipeline stage: a tool over the export stage's output. Prints one line per image (file,
-label, p(dog)); files that cannot be read, and anything that is not a regular file, are skipped
-with a warning. Images are read as training read them (tasks/runtime/images.py).
+label, p(dog)), the file name escaped so that one line is always one file
+(tasks/reports/printable.py); files that cannot be read, and anything that is not a regular file,
+are skipped with a warning, and a run that classifies nothing fails. Images are read as training
+read them (tasks/runtime/images.py), at a size within train.image_size's bounds
+(tasks/reports/model_input.py).
 """
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from dataclasses import dataclass
@@ -20,7 +22,8 @@ import numpy as np
 from tasks.core.cli import describe
 from tasks.core.errors import StageError
 from tasks.core.paths import LABELS, Paths
-from tasks.reports import submission
+from tasks.reports import model_input, submission
+from tasks.reports.printable import HOW, escape
 from tasks.runtime.images import read_image
 
 log = logging.getLogger("tasks.predict")
@@ -60,7 +63,7 @@ def classify(model_path: Path, files: list[Path], image_size: int) -> list[Predi
             pixels.append(read_image(path, image_size))
             readable.append(path)
         except (StageError, OSError) as err:
-            log.warning("skipped: %s", err if str(path) in str(err) else f"{path}: {err}")
+            log.warning("skipped: %s", escape(str(err) if str(path) in str(err) else f"{path}: {err}"))
     try:
         p_dog = np.concatenate([run(np.stack(pixels[i:i + BATCH])) for i in range(0, len(pixels), BATCH)]
                                ) if pixels else np.array([])
@@ -79,13 +82,19 @@ def write_submission(predictions: list[Prediction], out: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     """`python -m tasks.predict`: see --help."""
     default = Paths().export / "model.keras"
-    parser = argparse.ArgumentParser(prog="python -m tasks.predict", description=describe(__doc__))
+    parser = argparse.ArgumentParser(
+        prog="python -m tasks.predict", description=describe(__doc__),
+        epilog=f"Prints file<TAB>label<TAB>p(dog) per image. {HOW} Exit codes: 0 done, 1 refused "
+               "or nothing classified, 2 bad usage.")
     parser.add_argument("paths", nargs="+", type=Path, help="image files or folders")
     parser.add_argument("--model", type=Path, default=default,
                         help=f"an exported .keras, .tflite, .onnx or SavedModel folder (default: {default})")
-    parser.add_argument("--image-size", type=int,
-                        help="model input size (default: read from model_card.json beside --model)")
-    parser.add_argument("--submission", type=Path, help="also write Kaggle's id,label CSV here")
+    parser.add_argument("--image-size", type=model_input.image_size_option,
+                        help=f"model input size, {model_input.BOUNDS} (default: read from "
+                             "model_card.json beside --model)")
+    parser.add_argument("--submission", type=Path,
+                        help="also write Kaggle's id,label CSV here; each photo must be named by its "
+                             "own id in ASCII digits, as test1/123.jpg (01.jpg is id 1)")
     parser.add_argument("--force", action="store_true",
                         help="let --submission replace a file that is not an earlier submission")
     args = parser.parse_args(argv)
@@ -95,44 +104,29 @@ def main(argv: list[str] | None = None) -> int:
             submission.check_target(args.submission, args.force)
         if not args.model.exists():
             raise StageError(f"{args.model}: no such model; run the pipeline (make run) or pass --model")
-        card = _card(args.model)
-        size = args.image_size or _card_image_size(card, args.model)
-        _warn_if_synthetic(card, args.model)
-        predictions = classify(args.model, expand(args.paths), size)
+        card = model_input.read_card(args.model)
+        size = (args.image_size if args.image_size is not None
+                else model_input.card_image_size(card, args.model))
+        model_input.warn_if_synthetic(card, args.model)
+        files = expand(args.paths)
+        if not files:
+            raise StageError(f"nothing classified: no image files in {' '.join(map(str, args.paths))} "
+                             f"(looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+        if args.submission:
+            submission.ids(files)  # before the work: every file must have its own id
+        predictions = classify(args.model, files, size)
+        if not predictions:
+            raise StageError(f"nothing classified: every file was skipped ({len(files)} of "
+                             f"{len(files)}; see the warnings above)")
         for p in predictions:
-            print(f"{p.path}\t{p.label}\t{p.p_dog:.4f}")
+            print(f"{escape(str(p.path))}\t{p.label}\t{p.p_dog:.4f}")
         if args.submission:  # checked again: the file may have appeared while classifying
             submission.check_target(args.submission, args.force)
-            log.info("wrote %s", write_submission(predictions, args.submission))
+            log.info("wrote %s", escape(str(write_submission(predictions, args.submission))))
     except StageError as err:
-        print(f"error: predict: {err}", file=sys.stderr)
+        print(f"error: predict: {escape(str(err))}", file=sys.stderr)
         return 1
     return 0
-
-
-def _card(model: Path) -> dict | None:
-    """The model card beside `model` (None if there is none, or if it is not JSON)."""
-    try:
-        card = json.loads((model.parent / "model_card.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return card if isinstance(card, dict) else None
-
-
-def _card_image_size(card: dict | None, model: Path) -> int:
-    try:
-        return int(card["image_size"])  # type: ignore[index]
-    except (TypeError, KeyError, ValueError):
-        raise StageError(f"{model.parent / 'model_card.json'}: cannot read the model's image size "
-                         "(missing or not valid JSON); pass --image-size") from None
-
-
-def _warn_if_synthetic(card: dict | None, model: Path) -> None:
-    data = (card or {}).get("data")
-    if isinstance(data, dict) and data.get("source") == "sample":
-        log.warning("%s was trained on the synthetic sample (drawn cats and dogs; %s says "
-                    "data.source: sample): it is not fit to classify real photos, and its labels "
-                    "for them mean nothing", model, model.parent / "model_card.json")
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ def test_symlink_in_a_source_folder_is_refused(paths: Paths, tmp_path: Path):
     assert not paths.raw.exists()
 
 
-def test_url_source_goes_through_gdown_to_a_local_server(paths: Paths, tiny_archive: Path):
+def test_url_source_streams_from_a_local_server(paths: Paths, tiny_archive: Path):
     handler = flaky(tiny_archive, cuts=0)
     with local_server(handler) as base:
         params = tiny_params(download={"source": "url", "url": f"{base}/dogs-vs-cats.zip",
@@ -63,15 +63,14 @@ def test_url_source_goes_through_gdown_to_a_local_server(paths: Paths, tiny_arch
 
 
 def test_cut_off_download_resumes_and_is_verified(paths: Paths, tiny_archive: Path):
-    assert tiny_archive.stat().st_size > 600_000  # more than one of gdown's 512 KiB chunks
+    assert tiny_archive.stat().st_size > 600_000  # so a cut leaves a partial file well past 0
     handler = flaky(tiny_archive, cuts=2)
     with local_server(handler) as base:
         params = tiny_params(download={"source": "url", "url": f"{base}/dogs-vs-cats.zip",
                                        "sha256": sha256_file(tiny_archive)})
         result = download.run(params, paths)
     assert result.counts == {"cat": 12, "dog": 12}
-    # Two cut-offs, each retried with a Range request from the last whole chunk gdown kept
-    # (the archive is larger than gdown's 512 KiB chunk, so the resume point is past 0).
+    # Two cut-offs, each retried with a Range request from the bytes the partial file holds.
     assert len(handler.ranges) == 3 and handler.ranges[0] is None
     assert all(r and int(r.split("=")[1].split("-")[0]) > 0 for r in handler.ranges[1:]), handler.ranges
     assert [p.name for p in paths.downloads.iterdir()] == [Path(result.archive).name]  # no partials

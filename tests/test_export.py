@@ -127,3 +127,78 @@ def test_a_gate_for_another_model_is_refused(trained_project: Paths):
     write_json(trained_project.gate, {**gate, "model_sha256": ["0" * 64]})  # the model changed since
     with pytest.raises(StageError, match="blessed another model"):
         export.run(tiny_params(), trained_project)
+
+
+def _failing_int8(monkeypatch) -> None:
+    """tflite_int8 fails its rule on any model: no label agreement reaches 1.01."""
+    monkeypatch.setattr(export, "MIN_AGREEMENT", 1.01)
+
+
+def test_a_format_not_required_that_fails_its_rule_is_reported_not_shipped(trained_project: Paths,
+                                                                          tmp_path, monkeypatch, capsys):
+    params = tiny_params(export={"formats": ALL_FORMATS})  # required: the exact formats
+    evaluate.run(params, trained_project)
+    _failing_int8(monkeypatch)
+    code = export.main(["--root", str(trained_project.root), "--params", str(write_params(tmp_path, params))])
+    assert code == 0  # the blessed model ships in every other format
+    out, why = trained_project.export, "not shipped: label agreement >= 1.01, measured 1"
+    assert not (out / "model_int8.tflite").exists()
+    for name in ("model.keras", "saved_model/saved_model.pb", "model.tflite", "model.onnx"):
+        assert (out / name).is_file(), name
+    parity = json.loads((out / "parity.json").read_text())
+    assert parity["shipped"] == ["keras", "savedmodel", "tflite", "onnx"]
+    assert parity["required"] == ["keras", "savedmodel", "tflite", "onnx"]
+    assert parity["not_shipped"] == {"tflite_int8": why}
+    assert parity["formats"]["tflite_int8"]["shipped"] is False
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["not_shipped"] == {"tflite_int8": why} and "model_int8.tflite" not in card["files"]
+    assert f"- tflite_int8: {why}" in (out / "model_card.md").read_text()
+    assert f"WARNING [export] export tflite_int8: {why}" in capsys.readouterr().out  # the stage log
+    summary = export.summary(trained_project)
+    assert "shipped: keras, savedmodel, tflite, onnx" in summary and f"tflite_int8: {why}" in summary
+    assert f"\ntflite_int8: {why}" in export.require_blessed(trained_project)
+
+
+def test_a_required_format_that_fails_its_rule_still_fails_the_stage(trained_project: Paths, monkeypatch):
+    params = tiny_params(export={"formats": ["keras", "tflite_int8"], "required": ["keras", "tflite_int8"]})
+    evaluate.run(params, trained_project)
+    _failing_int8(monkeypatch)
+    with pytest.raises(StageError, match=r"export tflite_int8: fails its parity rule .*export\.required"):
+        export.run(params, trained_project)
+    assert not trained_project.export.exists()
+
+
+def test_a_format_not_required_that_fails_to_convert_is_not_shipped(trained_project: Paths, monkeypatch):
+    from tasks.formats import writers
+
+    def broken(model, out, checkpoint):
+        (out / "model.onnx").write_bytes(b"half")
+        raise RuntimeError("converter bug")
+
+    monkeypatch.setitem(writers.EXPORTERS, "onnx", broken)
+    monkeypatch.setattr(export, "EXPORTERS", writers.EXPORTERS)
+    params = tiny_params(export={"formats": ["keras", "onnx"], "required": ["keras"]})
+    evaluate.run(params, trained_project)
+    result = export.run(params, trained_project)
+    assert result.formats == ("keras",) and not (trained_project.export / "model.onnx").exists()
+    assert result.not_shipped == {"onnx": "not shipped: export failed: RuntimeError: converter bug"}
+
+
+def test_export_required_must_be_exported_and_defaults_to_the_exact_formats():
+    from tasks.core.params_file import ParamsError
+
+    assert tiny_params(export={"formats": ALL_FORMATS}).export.must_pass == (
+        "keras", "savedmodel", "tflite", "onnx")
+    with pytest.raises(ParamsError, match="required lists onnx, which export.formats does not"):
+        tiny_params(export={"formats": ["keras"], "required": ["onnx"]})
+
+
+def test_summary_of_a_refused_model(trained_project: Paths):
+    write_json(trained_project.gate, evaluate.decide({"accuracy": 0.42}, Evaluate(min_accuracy=0.9)))
+    write_json(trained_project.metrics / "evaluate.json", {"test": {
+        "accuracy": 0.42, "loss": 0.9, "f1": 0.4, "roc_auc": 0.5, "n_test": 8}})
+    write_json(trained_project.export / "refused.json", {"exported": False})
+    assert export.summary(trained_project).splitlines() == [
+        "gate:    REFUSED: test accuracy 0.4200 < evaluate.min_accuracy 0.9",
+        "test:    accuracy 0.4200, loss 0.9000, F1 0.4000, ROC AUC 0.5000 on 8 images",
+        f"export:  nothing: the gate refused the model ({trained_project.export / 'refused.json'})"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .helpers.projects import STAGES, env, new_project, ran, sh, write_params
+from .helpers.projects import STAGES, env, new_project, ran, run_flow, sh, write_params
 
 pytestmark = pytest.mark.slow
 
@@ -33,10 +33,9 @@ def test_dvc_repro_runs_every_stage_then_nothing(project: Path):
 
 
 def test_prefect_flow_runs_no_stage_after_dvc_repro(project: Path, prefect_api: None):
-    from flows.pipeline import pipeline
 
     lock = (project / "dvc.lock").read_text()
-    outcome = pipeline(root=str(project))
+    outcome = run_flow(project)
     assert outcome == {stage: "cached" for stage in STAGES}
     assert (project / "dvc.lock").read_text() == lock
 

@@ -4,13 +4,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import re
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from tasks import evaluate, export, predict
+from tasks.core.errors import StageError
 from tasks.core.paths import Paths
+from tasks.reports import submission
+from tasks.reports.printable import escape
 
 from .conftest import SHARED_ZIP, tiny_params
 from .helpers.oddimages import fifo
@@ -123,3 +128,24 @@ def test_submission_never_overwrites_a_file_that_is_not_one(tmp_path: Path, caps
 def test_submission_target_is_checked_before_any_work(tmp_path: Path, target: str, said: str, capsys):
     err = _refused(tmp_path, tmp_path / target, capsys)
     assert said.format(tmp=tmp_path) in err and "none.keras" not in err
+
+
+def test_ids_are_ascii_digits_once_each(tmp_path: Path):
+    pairs = [(Path("test1/02.jpg"), "dog"), (Path("test1/10.jpg"), "cat")]
+    out = submission.write(pairs, tmp_path / "s.csv")
+    assert out.read_text().splitlines() == ["id,label", "2,1", "10,0"]  # a leading zero is allowed
+    for names, said in [(["1.jpg", "\u0661.jpg"], "\u0661.jpg: not a Kaggle test id"),
+                        (["\u00b2.jpg"], "\u00b2.jpg: not a Kaggle test id"),
+                        (["1.jpg", "001.jpg"], "001.jpg: id 1 again (also 1.jpg)"),
+                        (["1.jpg", "1.jpg"], "1.jpg: id 1 again (the same file, given twice)")]:
+        with pytest.raises(StageError, match=re.escape(said)):
+            submission.write([(Path(n), "cat") for n in names], tmp_path / "refused.csv")
+    assert not (tmp_path / "refused.csv").exists()
+
+
+@pytest.mark.parametrize("name, printed", [
+    ("a\nb\tc\rd\\e", r"a\nb\tc\rd\\e"), ("\x00\x1b\x7f\x85\x9f", r"\x00\x1b\x7f\x85\x9f"),
+    ("x\u2028y\u2029z\u202e", r"x\u2028y\u2029z\u202e"), (os.fsdecode(b"\xff"), r"\udcff"),
+    ("chat noir \u00e9t\u00e9 \u732b \U0001f408.jpg", "chat noir \u00e9t\u00e9 \u732b \U0001f408.jpg")])
+def test_printed_names_escape_what_could_break_a_line(name: str, printed: str):
+    assert escape(name) == printed and len(escape(name).splitlines()) <= 1

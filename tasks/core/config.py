@@ -16,6 +16,8 @@ from tasks.core.train_params import Train, apply_recipe
 LOCAL_DEFAULT = "data/local"  # the committed folder download.path names by default
 BOOK_GDRIVE_ID = "18uC7WTuEXKJDDxbj-Jq6EjzpFrgE7IAd"
 EXPORT_FORMATS = ("keras", "savedmodel", "tflite", "tflite_int8", "onnx")
+# Kaggle's train.zip is ~0.6 GB: more than this, fetched or unpacked, is a bomb or the wrong file.
+MAX_ARCHIVE_BYTES = 8 << 30
 
 
 class Base(_Section):
@@ -32,6 +34,11 @@ class Download(_Section):
     gdrive_id: str = Field(BOOK_GDRIVE_ID, min_length=10, pattern=r"^[A-Za-z0-9_-]+$")
     sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
     sample_per_class: int = Field(1200, ge=1, le=20_000, strict=True)
+    # The url source's limits: the bytes it may fetch (extraction's cap, too), the seconds in
+    # which under 1 KiB arriving is a stall, and the seconds the whole transfer may take.
+    max_bytes: int = Field(MAX_ARCHIVE_BYTES, ge=1, le=MAX_ARCHIVE_BYTES, strict=True)
+    stall_timeout: int = Field(60, ge=1, le=3600, strict=True)
+    deadline: int = Field(3600, ge=1, le=7 * 86400, strict=True)
 
     @field_validator("path", mode="before")
     @classmethod
@@ -81,8 +88,14 @@ class Evaluate(_Section):
     tolerance: float = Field(0.01, ge=0, le=1, strict=True)
 
 
+EXACT_FORMATS = ("keras", "savedmodel", "tflite", "onnx")  # the float ones: p(dog) within 1e-4 of Keras
+
+
 class Export(_Section):
     formats: tuple[Literal[EXPORT_FORMATS], ...] = ("keras",)  # type: ignore[valid-type]
+    # The formats that must pass their parity rule for the stage to succeed; any other that fails
+    # it is not shipped, and says so. None: every exact (float) format that `formats` lists.
+    required: tuple[Literal[EXPORT_FORMATS], ...] | None = None  # type: ignore[valid-type]
 
     @field_validator("formats")
     @classmethod
@@ -90,6 +103,28 @@ class Export(_Section):
         if not formats or len(set(formats)) != len(formats):
             raise ValueError("must list at least one format, each once")
         return formats
+
+    @field_validator("required")
+    @classmethod
+    def _unique(cls, required: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if required is not None and len(set(required)) != len(required):
+            raise ValueError("must list each format once")
+        return required
+
+    @model_validator(mode="after")
+    def _required_are_exported(self) -> Export:
+        missing = [f for f in self.required or () if f not in self.formats]
+        if missing:
+            raise ValueError(f"required lists {', '.join(missing)}, which export.formats does not: "
+                             "add it there or remove it from export.required")
+        return self
+
+    @property
+    def must_pass(self) -> tuple[str, ...]:
+        """The formats whose parity failure fails the stage (`required`, or its default)."""
+        if self.required is not None:
+            return self.required
+        return tuple(f for f in self.formats if f in EXACT_FORMATS)
 
 
 class Params(_Section):

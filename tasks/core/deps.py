@@ -1,7 +1,8 @@
-"""The code a stage runs: its module and every tasks.* module it imports, transitively.
+"""The code a stage's result comes from: its module and every tasks.* module it imports,
+transitively, less the modules no result depends on (NOT_RESULTS).
 
 One import walk serves two facts: the `deps` dvc.yaml must list for each stage (a test checks
-them) and the code whose hash keys train's resume state.
+them) and the code whose hash keys train's resume state and finished runs.
 """
 from __future__ import annotations
 
@@ -9,6 +10,14 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]  # the project root, holding tasks/
+# Modules no result can depend on: a stage reruns only when its result can change, so editing
+# one of these, or what only they import (reading params.yaml, whose values DVC tracks itself
+# as each stage's params; the params guard), reruns nothing.
+NOT_RESULTS = {
+    "tasks.core.cli": "the command line: argv, --help text, exit codes, the params guard",
+    "tasks.core.flow_params": "the Prefect flow's settings, which no stage reads",
+    "tasks.core.native_log": "which of TensorFlow's start-up lines reach stderr",
+}
 
 
 def _module_file(module: str, root: Path) -> Path | None:
@@ -46,7 +55,7 @@ def code_files(module: str, root: Path = ROOT) -> list[str]:
     while todo:
         name = todo.pop()
         path = _module_file(name, root)
-        if path is None or name in seen:
+        if path is None or name in seen or name in NOT_RESULTS:
             continue
         seen[name] = path
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]

@@ -1,7 +1,7 @@
 """The `train` section of params.yaml, and the recipes it can name (`train.recipe`).
 
 A recipe is a named, complete way to train, kept in params.yaml's `recipes` section: `book` (the
-book's configuration, the reference), `cpu` and `gpu` (README, "Recipes"). Naming one in
+book's configuration, the reference), `cpu` and `gpu` (docs/recipes.md). Naming one in
 `train.recipe` replaces the train keys the recipe sets; the hardware knobs (backend,
 mixed_precision, jit_compile, devices) stay the train section's. `custom` trains the keys as
 written.
@@ -105,6 +105,27 @@ class Train(Section):
 TRAINING_KEYS = frozenset(Train.model_fields) - {"recipe", *HARDWARE}  # what a recipe sets
 
 
+def _recipe_problems(name: str, recipe: object, train: dict) -> list[str]:
+    """What is wrong with recipe `name` over the train section, one line per key."""
+    if not isinstance(recipe, dict):
+        return [f"recipes.{name} must be a mapping of train keys"]
+    problems = []
+    if missing := sorted(TRAINING_KEYS - set(recipe)):  # complete: nothing leaks in from train
+        problems.append(f"recipes.{name} must set every training key; it lacks {', '.join(missing)}")
+    if bad := sorted(set(recipe) - TRAINING_KEYS):
+        problems.append(f"recipes.{name}: {', '.join(bad)} cannot be set by a recipe (the keys are "
+                        f"those of train, less recipe and the hardware knobs {', '.join(HARDWARE)})")
+    if problems:
+        return problems
+    try:
+        Train.model_validate({**train, **recipe, "recipe": name})
+    except ValidationError as err:
+        for e in err.errors():
+            where = ".".join(str(part) for part in e["loc"])
+            problems.append(f"recipes.{name}{'.' + where if where else ''}: {e['msg']}")
+    return problems
+
+
 def apply_recipe(data: Any) -> Any:
     """Raw params (a mapping) with `train` replaced by train.recipe's keys layered over it; each
     recipe must be a mapping of train keys other than the hardware knobs and `recipe`."""
@@ -113,22 +134,16 @@ def apply_recipe(data: Any) -> Any:
     recipes, train = data.get("recipes") or {}, data.get("train") or {}
     if not isinstance(recipes, dict) or not isinstance(train, dict):
         return data  # the models' own validation names what is wrong
-    for name, recipe in recipes.items():
-        if not isinstance(recipe, dict):
-            raise ValueError(f"recipes.{name} must be a mapping of train keys")  # noqa: TRY004 (pydantic reports only ValueError)
-        if missing := sorted(TRAINING_KEYS - set(recipe)):  # complete: nothing leaks in from train
-            raise ValueError(f"recipes.{name} must set every training key; it lacks "
-                             f"{', '.join(missing)}")
-        if bad := sorted(set(recipe) - TRAINING_KEYS):
-            raise ValueError(f"recipes.{name}: {', '.join(bad)} cannot be set by a recipe (the "
-                             "keys are those of train, less recipe and the hardware knobs "
-                             f"{', '.join(HARDWARE)})")
-        try:  # every recipe, chosen or not: a typo in one shows before anyone picks it
-            Train.model_validate({**train, **recipe, "recipe": name})
-        except ValidationError as err:
-            first = err.errors()[0]
-            where = ".".join(str(part) for part in first["loc"])
-            raise ValueError(f"recipes.{name}{'.' + where if where else ''}: {first['msg']}") from None
+    try:  # the train section as written: its own bad keys are named train.<key>, all at once
+        Train.model_validate(train)
+    except ValidationError as err:
+        if any(e["loc"] for e in err.errors()):  # a key, not a rule across keys a recipe may settle
+            return data  # no recipe applied: field validation reports each bad train key
+    problems = []
+    for name, recipe in recipes.items():  # every recipe, chosen or not: a typo shows at once
+        problems += _recipe_problems(name, recipe, train)
+    if problems:
+        raise ValueError("\n  ".join(problems))
     chosen = train.get("recipe", "custom")
     if chosen == "custom" or not isinstance(chosen, str) or not chosen:
         return data  # not a name: the field's own validation names train.recipe

@@ -6,8 +6,11 @@ TensorFlow is imported only here, inside the writers: the Keras model itself is 
 """
 from __future__ import annotations
 
+import logging
+import re
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +18,7 @@ import keras
 import numpy as np
 
 from tasks.core.errors import StageError
+from tasks.core.native_log import filtered_stderr
 from tasks.networks import tta
 
 Predict = Callable[[np.ndarray], np.ndarray]
@@ -26,7 +30,21 @@ def _tf():
                          "(KERAS_BACKEND=tensorflow)")
     import tensorflow as tf
 
+    _log_once(tf.get_logger())
     return tf
+
+
+def _log_once(logger: logging.Logger) -> None:
+    """TensorFlow gives its logger a stderr handler of its own unless the root logger has one
+    ("This prevents double logging", tf_logging.get_logger). It is imported before the stage
+    configures logging, so each of its records ("Assets written to ...") came out twice: in the
+    stage log and as "INFO:tensorflow:..." on stderr. Once the root logger has a handler, drop
+    TensorFlow's, as it would have."""
+    if logging.getLogger().handlers:
+        for handler in list(logger.handlers):
+            ours = getattr(handler.formatter, "_fmt", None) == logging.BASIC_FORMAT
+            if type(handler) is logging.StreamHandler and ours:
+                logger.removeHandler(handler)
 
 
 def keras_file(model: keras.Model, out: Path, checkpoint: Path) -> Predict:
@@ -63,13 +81,21 @@ def _tflite(model: keras.Model, quantize: bool) -> bytes:
         return converter.convert()
 
 
+# LiteRT's one start-up line, printed (not logged) by its native code on the first allocation.
+XNNPACK_LINE = re.compile(rb"INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.")
+
+
 def _tflite_runner(path: Path) -> Predict:
-    tf = _tf()
-    interpreter = tf.lite.Interpreter(model_path=str(path))  # reads and checks the file now
+    # LiteRT (ai-edge-litert), tf.lite.Interpreter's replacement: TF 2.21's still works but warns
+    # that it "is scheduled for deletion in TF 2.20". The same runtime, so the same numbers.
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))  # reads and checks the file now
 
     def predict(x: np.ndarray) -> np.ndarray:
         interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], list(x.shape))
-        interpreter.allocate_tensors()
+        with filtered_stderr(XNNPACK_LINE):
+            interpreter.allocate_tensors()
         interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x.astype(np.float32))
         interpreter.invoke()
         return interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).ravel()
@@ -92,7 +118,12 @@ def tflite_int8(model: keras.Model, out: Path, checkpoint: Path) -> Predict:
 def onnx(model: keras.Model, out: Path, checkpoint: Path) -> Predict:
     """`model.onnx`, through Keras' own ONNX export; checked with onnxruntime."""
     _tf()
-    model.export(str(out / "model.onnx"), format="onnx", verbose=False)
+    with warnings.catch_warnings():
+        # Keras' tf2onnx patch (keras/src/export/tf2onnx_lib.py) probes `hasattr(np, "object")`,
+        # which NumPy 2 answers with "FutureWarning: In the future `np.object` will be defined
+        # as the corresponding NumPy scalar": a library's probe, not ours, harmless.
+        warnings.filterwarnings("ignore", r".*`np\.object`", FutureWarning)
+        model.export(str(out / "model.onnx"), format="onnx", verbose=False)
     return load(out / "model.onnx")
 
 

@@ -3,7 +3,7 @@
 Keras' three layers resample three times and turn XLA off for the whole train step; this layer
 composes one 3x3 matrix per image and resamples once, seeded, on every backend. Two samplers
 compute the same result: "gather" (fast under XLA) and "affine_transform" (fast without).
-Why, with the figures: README, "Training: resume, backends, bf16 and XLA"; bench/augment.py.
+Why, with the figures: docs/training.md; bench/augment.py.
 """
 from __future__ import annotations
 

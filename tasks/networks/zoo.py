@@ -80,7 +80,7 @@ def xception_mini(cfg: Train) -> keras.Model:
 def xception_fast(cfg: Train) -> keras.Model:
     """xception_mini's blocks behind a stride-2 3x3 stem, for CPUs: the book's model runs its
     5x5 stem and first block at full resolution, where a CPU spends most of its time moving
-    memory (README, "Recipes"). Blocks of 64-512, BN-ReLU, GAP, Dropout 0.5, Dense(1)."""
+    memory (docs/recipes.md). Blocks of 64-512, BN-ReLU, GAP, Dropout 0.5, Dense(1)."""
     bn = dict(momentum=cfg.bn_momentum)
     inputs = keras.Input(shape=(cfg.image_size, cfg.image_size, 3))
     x = layers.Rescaling(1.0 / 255)(inputs)
@@ -117,9 +117,13 @@ def build(cfg: Train, any_size: bool = False) -> keras.Model:
 
 
 def describe_all() -> str:
-    """One line per model: name, default input size, parameter count at that size."""
-    lines = [f"{'model':<14} {'input':>9} {'parameters':>12}"]
-    for name, size in DEFAULT_SIZE.items():
+    """One line per model: name, default input size, parameter count at that size, and what it
+    is: its builder's docstring up to the first colon (or its first sentence)."""
+    rows = []
+    for name, builder in BUILDERS.items():
+        size = DEFAULT_SIZE[name]
+        head = " ".join((builder.__doc__ or "").split("\n\n")[0].split())
+        what = head.split(": ", 1)[0] if ": " in head else head.split(". ", 1)[0]
         count = build(Train(model=name, image_size=size)).count_params()
-        lines.append(f"{name:<14} {f'{size}x{size}':>9} {count:>12,}")
-    return "\n".join(lines)
+        rows.append(f"{name:<14} {f'{size}x{size}':>9} {count:>12,}   {what.rstrip('.')}")
+    return "\n".join([f"{'model':<14} {'input':>9} {'parameters':>12}   description", *rows])

@@ -82,7 +82,7 @@ def to_markdown(card: dict) -> str:
     checks = "\n".join(f"| {f} | {p['max_abs_diff']:.2e} | {p['label_agreement']:.4f} | {p['rule']} |"
                        for f, p in card["parity"].items())
     return (f"# Model card: {card['model']}\n\n{card['intended_use']}\n\n"
-            f"- Recipe: {card.get('recipe', 'custom')} (README, \"Recipes\")\n"
+            f"- Recipe: {card.get('recipe', 'custom')} (docs/recipes.md)\n"
             f"- Parameters: {card['parameters']:,}\n- Input: {card['input']}\n"
             f"- Views, inside the model: {card.get('views', 'the whole photo')}\n- Output: {card['output']}\n"
             f"- Data: {card['data']['source']}, images {card['data']['counts']}, manifest "

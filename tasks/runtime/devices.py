@@ -2,7 +2,7 @@
 MirroredStrategy on TensorFlow. The global batch is `train.batch_size`, split evenly.
 
 Imports keras: import it only after `backend.activate` (tasks.runtime.trainer does).
-Why the choices below (uneven batches, batch norm), with the figures: README, "Training:
+Why the choices below (uneven batches, batch norm), with the figures: docs/training.md, "Training:
 resume, backends, bf16 and XLA".
 """
 from __future__ import annotations

@@ -12,7 +12,7 @@ def batches(x, y=None, batch_size: int = 32, order: np.ndarray | None = None):
     cache) stays on disk: the batches are exactly those of `x[order]`, without that copy.
 
     On TensorFlow: a tf.data pipeline with autotuning off, since AUTOTUNE's tuning thread holds
-    each fit() open up to 10 s (README, "Profiled: Keras' tf.data teardown"). On JAX: a PyDataset.
+    each fit() open up to 10 s (docs/performance.md, "Profiled: Keras' tf.data teardown"). On JAX: a PyDataset.
     """
     import keras
 

@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
+from tasks.core.config import MAX_ARCHIVE_BYTES
 from tasks.core.errors import StageError
 from tasks.sources.sniff import not_a_zip
 
@@ -26,7 +27,7 @@ KAGGLE_NAME = re.compile(r"^(cat|dog)\.([0-9]+)\.jpe?g$", re.IGNORECASE | re.ASC
 CLASS_FOLDER = {"cat": "cat", "cats": "cat", "dog": "dog", "dogs": "dog"}
 NUMBERED = re.compile(r"^([0-9]+)\.jpe?g$", re.IGNORECASE | re.ASCII)
 MAX_INDEX_DIGITS = 9  # Kaggle's indices have 5; a longer one is no photo's (and int() caps at 4300)
-MAX_TOTAL_BYTES = 8 << 30  # Kaggle's train.zip unpacks to ~0.6 GB; 8 GB means a zip bomb.
+MAX_TOTAL_BYTES = MAX_ARCHIVE_BYTES  # Kaggle's train.zip unpacks to ~0.6 GB: more is a zip bomb
 MAX_RATIO = 200  # JPEGs barely compress; a member inflating 200x is not a photo.
 Seen = dict[tuple[str, int], str]  # (label, index) -> where it came from
 

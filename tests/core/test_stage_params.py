@@ -23,7 +23,8 @@ RUN = {"download": download.run, "split": split.run, "validate": validate.run, "
 # Keys a stage reads only on a path the tiny run does not take.
 CONDITIONAL = {"evaluate": {"evaluate.tolerance"},  # read only when evaluate.baseline names a rev
                # each source reads its own keys; the tiny run uses a local archive
-               "download": {"download.url", "download.gdrive_id", "download.sample_per_class"}}
+               "download": {"download.url", "download.gdrive_id", "download.sample_per_class",
+                            "download.max_bytes", "download.stall_timeout", "download.deadline"}}
 
 
 class Recorder:

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from flows.pipeline import pipeline, resolve
+from flows.pipeline import resolve
 from flows.workspace import LOCK, WorkspaceError, workspace_lock
 from tasks.core.params_file import ParamsError
 from tasks.runtime.progress import share_done as train_progress
 
-from ..helpers.projects import STAGES, api_filter, new_project, sh, write_params
+from ..helpers.projects import STAGES, api_filter, new_project, run_flow, sh, write_params
 
 pytestmark = pytest.mark.slow
 FLOW = {"flow": {"timeouts": {"train": 300}}, "train": {"epochs": 2}}
@@ -38,7 +38,7 @@ def artifacts(state) -> list[dict]:
 def flown(tmp_path_factory: pytest.TempPathFactory, prefect_api: None) -> tuple[Path, object]:
     """A project brought up to date by the flow alone, then committed; and that first run's state."""
     root = new_project(tmp_path_factory.mktemp("flown"), **FLOW)
-    state = pipeline(root=str(root), return_state=True)
+    state = run_flow(root, return_state=True)
     sh(root, "git", "add", "-A")
     sh(root, "git", "commit", "-q", "-m", "flown")
     return root, state
@@ -56,7 +56,7 @@ def test_first_run_runs_every_stage_and_leaves_the_lock_dvc_repro_leaves(flown, 
 def test_second_run_runs_no_stage_and_shows_them_cached(flown):
     root, _ = flown
     lock = (root / "dvc.lock").read_text()
-    state = pipeline(root=str(root), return_state=True)
+    state = run_flow(root, return_state=True)
     assert state.result() == {stage: "cached" for stage in STAGES}
     assert task_runs(state) == {stage: "Cached" for stage in STAGES}
     assert (root / "dvc.lock").read_text() == lock
@@ -79,7 +79,7 @@ def test_every_run_leaves_summary_metrics_diff_docs_and_progress(flown):
                                          "flow_runs": {"id": {"any_": [str(first.state_details.flow_run_id)]}}})
     logs = api_filter("logs", {"logs": {"task_run_id": {"any_": [train_run[0]["id"]]}}})
     assert [p for log in logs if (p := train_progress(log["message"])) is not None] == [50.0, 100.0]
-    again = {a["key"]: a for a in artifacts(pipeline(root=str(root), return_state=True)) if a["key"]}
+    again = {a["key"]: a for a in artifacts(run_flow(root, return_state=True)) if a["key"]}
     diff = again["metrics-diff"]
     assert diff["type"] == "table" and "accuracy" in diff["data"] and "main" in diff["description"]
 
@@ -88,7 +88,7 @@ def test_a_refused_model_completes_the_run_and_its_summary_says_why(flown, tmp_p
     root = tmp_path / "refused"
     shutil.copytree(flown[0], root, symlinks=True)  # with its DVC cache: only evaluate and export rerun
     write_params(root, evaluate={"min_accuracy": 1.0}, **FLOW)
-    state = pipeline(root=str(root), return_state=True)
+    state = run_flow(root, return_state=True)
     assert state.is_completed() and state.result()["export"] == "ran"
     summary = next(a["data"] for a in artifacts(state) if a["key"] == "dogs-vs-cats-summary")
     assert "**refused**: not exported" in summary and "< evaluate.min_accuracy 1.0" in summary
@@ -100,7 +100,7 @@ def test_failed_validation_fails_the_run_with_its_message_and_stops(flown):
     root, _ = flown
     write_params(root, validate={"min_side": 4000}, **FLOW)
     try:
-        state = pipeline(root=str(root), return_state=True)
+        state = run_flow(root, return_state=True)
     finally:
         sh(root, "git", "checkout", "params.yaml")
     assert state.is_failed()
@@ -117,7 +117,7 @@ def test_a_stage_over_its_timeout_is_stopped_and_fails_the_run(flown):
     model = (root / "data/model/model.keras").read_bytes()
     write_params(root, train={"epochs": 50}, flow={"timeouts": {"train": 2}})
     try:
-        state = pipeline(root=str(root), return_state=True)
+        state = run_flow(root, return_state=True)
         with pytest.raises(Exception, match=r"stage 'train' timed out after 2 s \(flow.timeouts.train\)"):
             state.result()
         assert "train" in sh(root, "dvc", "status")  # still to do: nothing half-done was recorded
@@ -131,7 +131,7 @@ def test_a_stage_over_its_timeout_is_stopped_and_fails_the_run(flown):
 def test_run_with_parameters_is_a_dvc_experiment_and_leaves_params_alone(flown):
     root, _ = flown
     params = (root / "params.yaml").read_bytes()
-    state = pipeline(root=str(root), image_size=36, experiment="36px", return_state=True)
+    state = run_flow(root, image_size=36, experiment="36px", return_state=True)
     outcome = state.result()
     assert outcome["experiment"] == "36px"
     assert {outcome[s] for s in ("download", "split", "validate")} == {"cached"}

@@ -34,3 +34,34 @@ def test_bad_command_lines_exit_2_before_touching_the_api(main, argv, says, caps
     with pytest.raises(SystemExit) as stop:
         main(argv)
     assert stop.value.code == 2 and says in capsys.readouterr().err
+
+
+def test_a_pools_template_fixes_directory_environment_and_command():
+    from prefect.utilities.schema_tools import ValidationError, validate
+
+    from flows.pools import job_template
+
+    cpu, gpu = job_template("cpu", "/srv/checkout", "1,2"), job_template("gpu", "/srv/checkout", "1,2")
+    assert cpu["job_configuration"]["env"] == {"CUDA_VISIBLE_DEVICES": "", "DVC_NO_ANALYTICS": "1"}
+    assert gpu["job_configuration"]["env"] == {"CUDA_VISIBLE_DEVICES": "1,2", "DVC_NO_ANALYTICS": "1"}
+    for template in (cpu, gpu):
+        config = template["job_configuration"]
+        assert config["working_dir"] == "/srv/checkout" and config["command"] is None
+        assert "{{" not in repr(config)  # nothing a deployment or run could fill in
+        # as the server checks a run's job variables (prefect/server/api/validation.py)
+        validate({}, template["variables"], raise_on_error=True)
+        for asked in ({"command": "id"}, {"working_dir": "/tmp"}, {"env": {"PYTHONPATH": "/tmp"}},
+                      {"env.LD_PRELOAD": "/tmp/x.so"}, {"stream_output": False}):
+            with pytest.raises(ValidationError, match="Additional properties are not allowed"):
+                validate(asked, template["variables"], raise_on_error=True)
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--project-dir=relative/checkout"], "expected an absolute path"),
+    (["--project-dir="], "expected an absolute path"),
+    (["--gpu-devices=0\nX=1"], "a NUL or newline is not allowed"),
+])
+def test_a_bad_project_dir_or_gpu_devices_exits_2_before_touching_the_api(argv, says, capsys):
+    with pytest.raises(SystemExit) as stop:
+        pools_main(argv)
+    assert stop.value.code == 2 and says in capsys.readouterr().err

@@ -32,10 +32,11 @@ pytestmark = pytest.mark.slow
 WAITING = {"SCHEDULED", "PENDING"}  # a run a pool holds back has not been submitted yet
 
 
-@pytest.fixture(scope="module")
-def team(tmp_path_factory: pytest.TempPathFactory):
-    """A committed tiny project, a server, the two pools and deployments, and a worker per pool."""
-    tmp = tmp_path_factory.mktemp("team")
+@contextlib.contextmanager
+def deployed(tmp: Path, workers: tuple[str, ...] = ("cpu", "gpu"), before: tuple[list[str], ...] = ()):
+    """A committed tiny project, a server, the two pools and deployments set up as `make deploy`
+    does (after the commands `before`, run in the project), and a worker for each of `workers`
+    (named <pool>-worker); stopped after, workers first."""
     root = new_project(tmp / "project", train={"model": "residual"})
     shutil.copy(REPO / "prefect.yaml", root / "prefect.yaml")
     sh(root, "git", "add", "-A")
@@ -45,23 +46,30 @@ def team(tmp_path_factory: pytest.TempPathFactory):
                "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false",
                # Workers poll every 2 s and beat every 5 s; the server calls one dead after 3 missed beats.
                "PREFECT_WORKER_QUERY_SECONDS": "2", "PREFECT_WORKER_HEARTBEAT_SECONDS": "5",
-               "PREFECT_SERVER_SERVICES_FOREMAN_LOOP_SECONDS": "5",
-               "PROJECT_DIR": str(root), "GPU_DEVICES": "0"}  # what the Makefile passes to `prefect deploy`
-    logs = {name: tmp / f"{name}.log" for name in ("server", "cpu", "gpu")}
+               "PREFECT_SERVER_SERVICES_FOREMAN_LOOP_SECONDS": "5"}
+    logs = {name: tmp / f"{name}.log" for name in ("server", *workers)}
     with contextlib.ExitStack() as stack:
         stack.enter_context(started([sys.executable, "-m", "prefect", "server", "start", "--port",
                                      api.split(":")[2].split("/")[0]], tmp, environ, logs["server"]))
         wait_for("the server", lambda: httpx.get(f"{api}/health", timeout=5).is_success, 120, list(logs.values()))
-        for cmd in ([sys.executable, "-m", "flows.pools"],  # the defaults: cpu=2 gpu=1
+        for cmd in (*before,  # then as `make deploy` (the default limits: cpu=2 gpu=1):
+                    [sys.executable, "-m", "flows.pools", f"--project-dir={root}", "--gpu-devices=0"],
                     [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"]):
             done = subprocess.run(cmd, cwd=root, env=environ, capture_output=True, text=True, timeout=300)
             assert done.returncode == 0, f"{cmd}:\n{done.stdout}\n{done.stderr}"
-        workers = {pool: stack.enter_context(started(
+        started_workers = {pool: stack.enter_context(started(
             [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--name", f"{pool}-worker"],
-            tmp, environ, logs[pool])) for pool in ("cpu", "gpu")}
-        for pool in workers:
+            tmp, environ, logs[pool])) for pool in workers}
+        for pool in started_workers:
             wait_for(f"the {pool} worker", lambda pool=pool: online(api, pool), 120, list(logs.values()))
-        yield SimpleNamespace(api=api, root=root, environ=environ, logs=logs, workers=workers)
+        yield SimpleNamespace(api=api, root=root, environ=environ, logs=logs, workers=started_workers)
+
+
+@pytest.fixture(scope="module")
+def team(tmp_path_factory: pytest.TempPathFactory):
+    """A committed tiny project, a server, the two pools and deployments, and a worker per pool."""
+    with deployed(tmp_path_factory.mktemp("team")) as found:
+        yield found
 
 
 def test_each_run_goes_to_its_own_pool(team):
@@ -86,7 +94,7 @@ def test_a_pool_limit_of_one_queues_the_second_run(team):
         runs = [run_of(team, i) for i in ids]
         states = tuple(r["state"]["type"] for r in runs)
         seen.add(states)
-        for r in runs:  # the job variables of prefect.yaml, as the flow's process got them
+        for r in runs:  # the pool's fixed working dir and environment, as the flow's process got them
             if r["state"]["type"] == "RUNNING" and r["infrastructure_pid"] and len(views) < 3:
                 views += filter(None, [process_view(int(r["infrastructure_pid"].split(":")[-1]))])
         if all(s in FINAL for s in states):

@@ -1,6 +1,7 @@
 """Throwaway git + DVC projects holding this repo's code, for the end-to-end tests."""
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from pathlib import Path
 
@@ -39,6 +40,15 @@ def write_params(root: Path, **sections: dict) -> None:
 def new_project(root: Path, **sections: dict) -> Path:
     """A git + DVC project in `root` with this repo's code and tiny(**sections); nothing run yet."""
     return make_project(root, tiny(**sections))
+
+
+def run_flow(root: Path, **kwargs):
+    """The flow, run in `root` as a served deployment or a worker runs it: it works in the
+    directory it starts in."""
+    from flows.pipeline import pipeline
+
+    with contextlib.chdir(root):
+        return pipeline(**kwargs)
 
 
 def api_filter(kind: str, body: dict, api_url: str | None = None) -> list[dict]:

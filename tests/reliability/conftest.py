@@ -1,6 +1,6 @@
 """Fixtures for the reliability suite: one tiny project run end to end by `dvc repro` once per
 session (the uninterrupted reference), copied afresh for every test; and the hooks that count
-the cases per class for the README table (table.py) and report them after a run."""
+the cases per class for the table in docs/reliability.md (table.py) and report them after a run."""
 from __future__ import annotations
 
 import io
@@ -67,7 +67,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    """After a run: the outcome per class, in the README table's order."""
+    """After a run: the outcome per class, in the table's order."""
     if _outcomes:
         terminalreporter.section("reliability cases")
         for cls in (c for c in CLASSES if c in _outcomes):

@@ -1,10 +1,10 @@
-"""The README's reliability table: each fault and bad-input class the suite tries, how many
-cases, and what the pipeline does. Counts come from collecting tests/reliability (each test
-carries @pytest.mark.reliability("<class>")), so the table cannot drift from the suite:
-test_table.py fails when README.md is out of step.
+"""The reliability table of docs/reliability.md: each fault and bad-input class the suite tries,
+how many cases, and what the pipeline does. Counts come from collecting tests/reliability (each
+test carries @pytest.mark.reliability("<class>")), so the table cannot drift from the suite:
+test_table.py fails when docs/reliability.md is out of step.
 
     python -m tests.reliability.table          # print the table
-    python -m tests.reliability.table --write  # rewrite it in README.md
+    python -m tests.reliability.table --write  # rewrite it in docs/reliability.md
 """
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-README = REPO / "README.md"
-HEADING = "## Reliability"
+PAGE = REPO / "docs" / "reliability.md"
+HEADING = "## Faults and bad input tried"
 # class: (what is tried, what the pipeline does: every case of the class asserts it)
 CLASSES = {
     "kill": ("SIGKILL in the middle of each stage (`dvc repro`)",
@@ -28,9 +28,12 @@ CLASSES = {
               "old output kept, or withdrawn where it could pass for new (evaluate's gate, "
               "export); the next `dvc repro` restores"),
     "download": ("a download cut off, or left partial or truncated, or refused for what it holds "
-                 "(url source)",
+                 "(url source); a server that sends too much, drips, or answers with an HTML page",
                  "resumed or fetched again; sha256 verified; an archive refused for its content "
-                 "is kept, not fetched again"),
+                 "is kept, not fetched again; past `download.max_bytes` (before, from "
+                 "Content-Length, and while reading) or stalled (`download.stall_timeout`, "
+                 "`download.deadline`) it stops naming the URL and the limit, and deletes what "
+                 "it got; a web page is named as one"),
     "concurrent": ("two runs at once: `dvc repro` twice, `dvc repro` and the Prefect flow",
                    "a second `dvc repro` is refused by DVC's rwlock, naming the path and PID; "
                    "the flow waits (`flow.lock_wait`) and then completes, or gives up naming "
@@ -41,12 +44,16 @@ CLASSES = {
                 "truncated, corrupt, sha256, one class, a duplicate or overlong index, a tar.gz or "
                 "a photo as the archive)",
                 "exit 1 naming the entry or archive and what is wrong (\"corrupt\" only when it "
-                "is); `data/raw` kept; nothing written outside `data/`"),
+                "is); nothing written outside `data/`; `data/raw` kept by `python -m tasks.download` "
+                "(`dvc repro` removes it first: `dvc checkout download` brings it back)"),
     "source": ("a local source (`download.path`): an archive rebuilt in place, a folder that "
                "gains a photo, a relative path from another directory, unlabelled or non-ASCII "
-               "names inside",
+               "names inside; a path inside the project's own outputs (`data`); a refused "
+               "download under `dvc repro`",
                "`dvc status` names download and `dvc repro` reruns it, nothing when unchanged; "
-               "read from the project root; unlabelled files counted and named, not taken"),
+               "read from the project root; unlabelled files counted and named, not taken; a "
+               "path inside the outputs refused naming it; after a refusal `dvc checkout "
+               "download` brings the last `data/raw` back"),
     "image": ("a bad image or split (decode, format, mode, size, pixel cap, leakage, counts)",
               "exit 1 naming file and rule, no accepted manifest; or quarantined with "
               "`on_failure: quarantine`"),
@@ -69,10 +76,34 @@ CLASSES = {
         "outputs equal to an uncorrupted run's"),
     "predict": ("predict: a bad `--submission` target (params.yaml, a missing folder, a folder) or "
                 "a bogus `--model`; odd inputs (a FIFO, a 16-bit PNG, a 6000 px JPEG, an EXIF-rotated "
-                "photo); a model trained on the synthetic sample",
+                "photo); a model trained on the synthetic sample; file names with newlines or tabs; "
+                "Kaggle ids not in ASCII digits, or twice; an image size out of range",
                 "exit 1 naming the target or model (a target before any work), nothing written, no "
                 "traceback; odd inputs read as their plain twins (a FIFO skipped with a warning), "
-                "memory bounded; a warning that the model is not fit for real photos"),
+                "memory bounded; a warning that the model is not fit for real photos; names escaped "
+                "so one line is one file; bad ids and sizes refused naming them (exit 1 when "
+                "nothing was classified)"),
+    "api": ("a flow parameter set by whoever can reach the Prefect API (no login by default): "
+            "`experiment` as an absolute path or with `..`, `root` naming another project, an "
+            "integer past its params.yaml bound; a work-pool run's job variables (`command`, "
+            "`working_dir`, `env`)",
+            "refused when the run is created (the deployment's parameter schema) or before any "
+            "stage, naming the parameter; no cleanup removes anything outside the project's own "
+            "scratch folder; the project is fixed when served or deployed"),
+    "api-down": ("the Prefect API server killed while a stage prints a lot, or while "
+                 "`flows.serve` waits for runs",
+                 "the stage's output is still read (a failing log call never stops it), so the "
+                 "stage finishes; `flows.serve` stops within seconds of SIGINT or SIGTERM and "
+                 "leaves nothing behind in the temp folder"),
+    "consistency": ("params.yaml edited under a running `dvc repro` or flow (a refused `dvc exp "
+                    "run -S`); two experiments given one name",
+                    "the stage fails saying params.yaml changed under the run, naming the keys; no "
+                    "lock or card mixes two sets of params; a second experiment of a name is "
+                    "refused, naming it"),
+    "make": ("Make variables with spaces, quotes, backticks or `$(...)`; a RECIPE or SEED that "
+             "is not one",
+             "each value reaches its command as one argument and is never run; a bad RECIPE or "
+             "SEED is refused naming it, before anything runs"),
     "security": ("symlinked outputs; keras `safe_mode`, no pickle, no shell strings (AST)",
                  "not followed by the stages (DVC's run-cache checkout does: see below); "
                  "the code checks hold"),
@@ -97,8 +128,8 @@ def render(counts: dict[str, int]) -> str:
     return "\n".join(["| fault or bad input | cases | result |", "|---|---|---|", *rows]) + "\n"
 
 
-def readme_table(text: str) -> tuple[int, int]:
-    """Start and end offsets of the table in the README's Reliability section."""
+def page_table(text: str) -> tuple[int, int]:
+    """Start and end offsets of the table under HEADING in docs/reliability.md."""
     section = text.index(f"\n{HEADING}\n")
     start = text.index("\n| fault or bad input |", section) + 1
     end = start
@@ -110,9 +141,9 @@ def readme_table(text: str) -> tuple[int, int]:
 def main(argv: list[str]) -> int:
     table = render(count_cases())
     if "--write" in argv:
-        text = README.read_text()
-        start, end = readme_table(text)
-        README.write_text(text[:start] + table + text[end:])
+        text = PAGE.read_text()
+        start, end = page_table(text)
+        PAGE.write_text(text[:start] + table + text[end:])
     print(table, end="")
     return 0
 

@@ -10,6 +10,7 @@ import pytest
 
 from tasks import download
 from tasks.core.io import sha256_file
+from tasks.sources import url as url_source
 
 from ..conftest import local_server, tiny_params
 from ..helpers.servers import flaky
@@ -54,8 +55,8 @@ def test_transfer_cut_off_is_resumed(project, reference, tiny_archive):
 def test_partial_file_of_a_killed_run_is_resumed(project, reference, tiny_archive):
     with local_server(handler := flaky(tiny_archive, cuts=0)) as base:
         url = f"{base}/dogs-vs-cats.zip"
-        kept = tiny_archive.read_bytes()[:600_000]  # gdown's partial: <name><8 chars>.part
-        Path(f"{_dest(project, url)}k1ll3d00.part").write_bytes(kept)
+        kept = tiny_archive.read_bytes()[:600_000]
+        url_source.partial(_dest(project, url)).write_bytes(kept)
         done, archive = _fetch(project, url, sha256_file(tiny_archive))
     _verified(project, reference, done, archive, tiny_archive)
     assert f"bytes={len(kept)}-" in handler.ranges, handler.ranges  # resumed, not restarted
@@ -67,7 +68,7 @@ def test_truncated_archive_at_the_destination_is_fetched_again(project, referenc
     with local_server(flaky(tiny_archive, cuts=0)) as base:
         url = f"{base}/dogs-vs-cats.zip"
         sha = sha256_file(tiny_archive) if pinned else None
-        # gdown would serve a file at the destination as complete, whatever it holds
+        # a file at the destination is served as complete, whatever it holds, unless checked
         _dest(project, url).write_bytes(tiny_archive.read_bytes()[:300_000])
         done, archive = _fetch(project, url, sha)
     _verified(project, reference, done, archive, tiny_archive)

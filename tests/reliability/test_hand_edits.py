@@ -34,3 +34,14 @@ def test_edited_output_is_detected_and_rebuilt(project: Project, reference: Proj
     assert project.status() == {}
     assert (project.root / rel).read_bytes() == (reference.root / rel).read_bytes()
     assert project.lock() == reference.lock()
+
+
+def test_edits_no_result_depends_on_rerun_no_stage(project: Project):
+    """A docstring in the CLI, a Prefect timeout: a stage reruns only when its result can change."""
+    cli = project.root / "tasks/core/cli.py"
+    cli.write_text(cli.read_text().replace('"""The thin command line', '"""The thin, edited command line', 1))
+    params = project.root / "params.yaml"
+    text = params.read_text()
+    params.write_text(text.replace("    train: 86400\n", "    train: 1234\n", 1))
+    assert "train: 1234" in params.read_text() and "edited" in cli.read_text()
+    assert project.status() == {}

@@ -6,6 +6,8 @@ The model was trained on the synthetic sample, which predict must say."""
 from __future__ import annotations
 
 import io
+import json
+import os
 import sys
 from pathlib import Path
 
@@ -104,3 +106,96 @@ def test_a_bogus_tflite_model_is_one_clear_error(project: Project):
     done = predict(project, project.paths.split / "test", "--model", "bogus.tflite", "--image-size", "32")
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
     assert "error: predict: bogus.tflite: cannot load the model" in done.stderr
+
+
+def photos(tmp_path: Path, image: bytes, *names: str) -> Path:
+    """A folder `photos` under `tmp_path` holding `image` under each name."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in names:
+        (folder / name).write_bytes(image)
+    return folder
+
+
+@pytest.mark.parametrize("name", ["\u0661.jpg", "\u00b2.jpg", "x1.jpg"])  # Arabic-Indic 1, superscript 2
+def test_a_submission_id_not_in_ascii_digits_is_refused_naming_the_file(
+        reference: Project, sample_images, tmp_path: Path, name: str):
+    folder = photos(tmp_path, sample_images["cat.0.jpg"], "1.jpg", name)
+    out = tmp_path / "submission.csv"
+    done = predict(reference, folder, "--submission", out)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert f"error: predict: {folder / name}: not a Kaggle test id" in done.stderr, done.stderr[-3000:]
+    assert sorted(tmp_path.iterdir()) == [folder] and done.stdout == ""  # refused before any work
+
+
+def test_a_duplicate_submission_id_is_refused_naming_both_files(reference: Project, sample_images,
+                                                                 tmp_path: Path):
+    folder = photos(tmp_path, sample_images["cat.0.jpg"], "1.jpg", "2.jpg", "01.jpg")
+    out = tmp_path / "submission.csv"
+    done = predict(reference, folder, "--submission", out)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert f"error: predict: {folder / '1.jpg'}: id 1 again (also {folder / '01.jpg'})" in done.stderr
+    assert sorted(tmp_path.iterdir()) == [folder] and done.stdout == ""
+
+
+FORGED = "a\nforged.jpg\tdog\t0.9999\nb.jpg"
+
+
+@pytest.mark.parametrize("name, printed", [
+    (FORGED, r"a\nforged.jpg\tdog\t0.9999\nb.jpg"),
+    ("c\rforged.jpg\tdog\t1.0000\u2028d\x85\x1b[2K\\.jpg",
+     r"c\rforged.jpg\tdog\t1.0000\u2028d\x85\x1b[2K\\.jpg"),
+    (os.fsdecode(b"not utf-8 \xff.jpg"), r"not utf-8 \udcff.jpg"),  # printed as Python shows it
+    ("chat noir \u00e9t\u00e9 \u732b.jpg", "chat noir \u00e9t\u00e9 \u732b.jpg"),  # readable as it is
+])
+def test_a_file_name_cannot_forge_a_result_line(reference: Project, sample_images, tmp_path: Path,
+                                               name: str, printed: str):
+    folder = photos(tmp_path, sample_images["cat.0.jpg"], "cat.jpg", name)
+    done = predict(reference, folder)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()  # splits at \r, \x85 and \u2028 too
+    assert len(lines) == 2 and all(line.count("\t") == 2 for line in lines), lines
+    names = sorted(line.split("\t")[0] for line in lines)
+    assert names == sorted([f"{folder}/cat.jpg", f"{folder}/{printed}"]), names
+
+
+def test_help_says_how_names_are_escaped(reference: Project):
+    done = predict(reference, "--help")
+    assert done.returncode == 0 and "one line is always one file" in " ".join(done.stdout.split())
+
+
+@pytest.mark.parametrize("size", ["0", "-5", "31", "513", "100000"])
+def test_an_image_size_out_of_range_is_refused_naming_the_option(reference: Project, size: str):
+    done = predict(reference, reference.paths.split / "test", "--image-size", size)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert f"argument --image-size: {size} is out of range" in done.stderr, done.stderr[-3000:]
+    assert "train.image_size" in done.stderr and done.stdout == ""
+
+
+@pytest.mark.parametrize("value", [100000, 0, -5, "32"])
+def test_a_card_image_size_out_of_range_is_refused_naming_the_card(
+        reference: Project, sample_images, tmp_path: Path, value):
+    model = tmp_path / "model.keras"
+    model.write_bytes(b"bogus")  # refused before the model is loaded
+    card = tmp_path / "model_card.json"
+    card.write_text(json.dumps({"image_size": value}))
+    folder = photos(tmp_path, sample_images["cat.0.jpg"], "cat.jpg")
+    done = predict(reference, folder, "--model", model)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert f"error: predict: {card}: image_size {value!r} is " in done.stderr, done.stderr[-3000:]
+    assert "cannot load" not in done.stderr and done.stdout == ""
+
+
+@pytest.mark.parametrize("files, said", [({}, "no image files in"),
+                                         ({"1.jpg": b"not an image"}, "every file was skipped (1 of 1")])
+def test_a_run_that_classifies_nothing_exits_1_saying_so(reference: Project, tmp_path: Path,
+                                                         files: dict, said: str):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    out = tmp_path / "submission.csv"
+    done = predict(reference, folder, "--submission", out)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert f"error: predict: nothing classified: {said}" in done.stderr, done.stderr[-3000:]
+    assert not out.exists() and done.stdout == ""

@@ -116,5 +116,5 @@ def test_batches_keep_the_order_and_the_last_partial_batch(backend, monkeypatch)
 
 
 def test_the_tensorflow_feed_runs_without_tf_data_autotuning():
-    # Autotuning's thread held every fit() at its end for up to 10 s (README, "Performance").
+    # Autotuning's thread held every fit() at its end for up to 10 s (docs/performance.md).
     assert feed.batches(np.zeros((2, 1), np.uint8), None, 1).options().autotune.enabled is False

@@ -29,7 +29,7 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 TIMEOUT = 300
 # JAX: the book's model with augmentation, dropout and batch norm: its global arrays make every
 # draw and statistic the one device's. TensorFlow: each replica draws its own random numbers,
-# not the one device's (README), so the end-to-end check leaves random layers out; batch norm
+# not the one device's (docs/training.md), so the end-to-end check leaves random layers out; batch norm
 # and the replicas' draws are checked apart below.
 MODELS = {"jax": {"model": "xception_mini", "augment": True},
           "tensorflow": {"model": "residual", "augment": False}}

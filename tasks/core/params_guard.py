@@ -1,0 +1,87 @@
+"""One set of params for a whole run: a stage fails rather than mix two.
+
+Another command may edit params.yaml while a pipeline runs (a `dvc exp run -S` refused by DVC's
+lock still writes its values). DVC records each stage's params in dvc.lock as it finds them when
+the stage ends, so a stage that read the old values would be recorded with the new ones, and a
+later stage would read values its inputs were not made with. Two checks stop that: the file a
+stage read must be unchanged when it ends, and under DVC, every stage upstream must have run with
+the values params.yaml holds now.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import yaml
+
+from tasks.core.errors import StageError
+
+_MARK = "(another command edited it: a `dvc exp run -S` refused by DVC's lock does)"
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def check_unchanged(path: Path, read: str) -> None:
+    """Refuse when `path` no longer has the digest it had when the stage read it."""
+    if digest(path) != read:
+        raise StageError(f"{path} changed while this stage ran {_MARK}: its outputs were made "
+                         "with the old values and are not recorded; run `dvc repro` again")
+
+
+def _paths(entries: list | None) -> list[str]:
+    names = [next(iter(e)) if isinstance(e, dict) else str(e) for e in entries or []]
+    return [n.rstrip("/") for n in names if "${" not in n]
+
+
+def upstream(dvc_yaml: dict, stage: str) -> list[str]:
+    """The stages whose outputs `stage` depends on, directly or not, in dvc.yaml's order."""
+    stages = dvc_yaml.get("stages") or {}
+    outs = {name: _paths(spec.get("outs")) for name, spec in stages.items()}
+
+    def parents(name: str) -> set[str]:
+        deps = _paths(stages[name].get("deps"))
+        return {other for other, made in outs.items() if other != name and any(
+            d == o or d.startswith(f"{o}/") for d in deps for o in made)}
+
+    found, todo = set(), [stage] if stage in stages else []
+    while todo:
+        for parent in parents(todo.pop()) - found:
+            found.add(parent)
+            todo.append(parent)
+    return [name for name in stages if name in found]
+
+
+def _leaves(values: dict, prefix: str = ""):
+    """(dotted key, value) for each leaf of a mapping: a whole section recorded by DVC is compared
+    key by key, so a message names `split.train`, not the section."""
+    for key, value in values.items():
+        if isinstance(value, dict) and value:
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def _value(raw: dict, key: str) -> object:
+    for part in key.split("."):
+        raw = raw.get(part) if isinstance(raw, dict) else None
+    return raw
+
+
+def check_upstream(root: Path, stage: str, raw: dict, params_name: str = "params.yaml") -> None:
+    """Refuse when a stage upstream of `stage` ran (as dvc.lock records) with values that differ
+    from `raw`, the params this stage read; names each key with both values."""
+    try:
+        spec = yaml.safe_load((root / "dvc.yaml").read_text())
+        lock = yaml.safe_load((root / "dvc.lock").read_text()) or {}
+    except FileNotFoundError:
+        return  # nothing has run yet, so nothing can disagree
+    differ = []
+    for name in upstream(spec, stage):
+        recorded = ((lock.get("stages") or {}).get(name) or {}).get("params", {}).get(params_name, {})
+        differ += [f"{name} ran with {key}={old!r}, {params_name} now says {_value(raw, key)!r}"
+                   for key, old in _leaves(recorded) if _value(raw, key) != old]
+    if differ:
+        raise StageError(f"{params_name} changed during this run {_MARK}: " + "; ".join(differ[:5])
+                         + ". Run `dvc repro` again: it brings every stage to one set of params")
