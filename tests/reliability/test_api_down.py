@@ -14,9 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ..conftest import tiny_params, write_params
 from ..helpers.prefect_server import prefect_server, started, wait_for
-from ..helpers.projects import new_project, sh
+from ..helpers.projects import new_project
 
 pytestmark = pytest.mark.reliability("api-down")
 
@@ -43,18 +42,19 @@ def _kill(proc: subprocess.Popen) -> None:
 
 
 def test_a_stage_still_finishes_when_the_api_dies_while_it_prints(tmp_path: Path):
-    root = tmp_path / "project"
-    root.mkdir()
-    write_params(root, tiny_params())
+    """A run of the served deployment, started through the API as a user would."""
+    root = new_project(tmp_path / "project")
     (root / "chatter.py").write_text(CHATTER)
     (root / "dvc.yaml").write_text("stages:\n  train:\n    cmd: python chatter.py\n")
-    sh(root, "git", "init", "-q")
-    sh(root, sys.executable, "-m", "dvc", "init", "-q")
     with prefect_server(tmp_path) as server:
-        log = tmp_path / "flow.log"
-        cmd = [sys.executable, "-m", "flows.pipeline", "--root", str(root)]
-        repo = Path(__file__).resolve().parents[2]
-        with started(cmd, repo, server.env, log):
+        log = tmp_path / "serve.log"
+        cmd = [sys.executable, "-m", "flows.serve", "--name", "it", "--no-schedule", "--root", str(root)]
+        with started(cmd, root, server.env, log):
+            found = wait_for("the deployment", lambda: (got := httpx.get(
+                f"{server.api}/deployments/name/dogs-vs-cats/it", timeout=5)).is_success and got.json(), 120,
+                [log, server.log])
+            made = httpx.post(f"{server.api}/deployments/{found['id']}/create_flow_run", json={}, timeout=30)
+            assert made.status_code == 201, made.text
             wait_for("the stage to start", lambda: (root / "started").exists(), 180, [log, server.log])
             time.sleep(2)  # its first line has reached the API as a progress update
             _kill(server.proc)
