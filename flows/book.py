@@ -24,9 +24,10 @@ import sys
 import time
 from pathlib import Path
 
+from flows.parameters import check
+
 RECIPE = re.compile(r"[A-Za-z0-9_-]+")
 SEED = re.compile(r"0|[1-9][0-9]*")
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 # DVC keeps an experiment as refs/exps/<baseline sha, split 2/38>/<name>.
 EXP_REF = re.compile(r"refs/exps/[0-9a-f]{2}/[0-9a-f]{38}/(?P<name>.+)")
 # A -S value Hydra reads unquoted as this very string: a path or URL of plain characters (spaces
@@ -72,9 +73,11 @@ def validate(data: str, recipe: str, seed: str, name: str) -> None:
                         "and -: a key of `recipes` in params.yaml)")
     if seed and not SEED.fullmatch(seed):
         raise BookError(f"make book: SEED={seed!r} is not a non-negative integer")
-    if name and (not NAME.fullmatch(name) or ".." in name or name.endswith((".", ".lock"))):
-        raise BookError(f"make book: NAME={name!r} is not an experiment name (letters, digits, "
-                        "_, . and -, up to 100, starting with a letter or digit)")
+    try:
+        name and check("experiment", name)  # the flow's rule: what DVC takes as a name
+    except ValueError as err:
+        raise BookError(f"make book: NAME={name!r} is not an experiment name (letters, digits, _, - "
+                        f"and single dots, up to 100): {err}") from None
 
 
 def existing_names(root: Path) -> set[str]:

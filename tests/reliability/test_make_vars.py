@@ -27,8 +27,9 @@ pytestmark = pytest.mark.reliability("make")
 VENV_BIN = REPO / ".venv" / "bin"
 BOOK_SPLIT = ["-S", "split.train=1000", "-S", "split.validation=500", "-S", "split.test=1000",
               "-S", "split.strategy=index", "-S", "evaluate.min_accuracy=0.883"]
-EXPS_SHOW = ["exp", "show", "--only-changed", "--keep",
-             r"^(blessed|test\.accuracy|test\.loss|train\.recipe)$"]
+_COLUMNS = {k: re.search(rf"^{k} := (.*)$", (REPO / "Makefile").read_text(), re.M)[1].replace("$$", "$")
+            for k in ("EXPS_KEEP", "EXPS_DROP")}  # the columns of `make exps`, as the Makefile fixes them
+EXPS_SHOW = ["exp", "show", "--only-changed", "--keep", _COLUMNS["EXPS_KEEP"], "--drop", _COLUMNS["EXPS_DROP"]]
 NAME = re.compile(r"(?P<stem>[a-z]+(-seed\d+)?-\d{8}-\d{6})-[0-9a-f]{6}")
 FAKE = """#!{python}
 import json, os, sys
@@ -183,7 +184,8 @@ def test_serve_pools_deploy_worker_and_s3_local_pass_each_value_as_one_argument(
     hostname = subprocess.run(["hostname"], capture_output=True, text=True, check=True).stdout.strip()
     assert [(c["prog"], c["argv"]) for c in calls] == [
         ("python", ["-m", "flows.serve", f"--cron={evil}"]),
-        ("python", ["-m", "flows.pools", f"cpu={evil}", "gpu=3"]),
+        ("python", ["-m", "flows.pools", f"--project-dir={evil}", f"--gpu-devices={evil}", f"cpu={evil}",
+                    "gpu=3"]),
         ("prefect", ["--no-prompt", "deploy", "--all"]),
         ("prefect", ["worker", "start", f"--pool={evil}", f"--name={evil}-{hostname}",
                      "--no-create-pool-if-not-found"]),
@@ -196,7 +198,8 @@ def test_serve_pools_deploy_worker_and_s3_local_pass_each_value_as_one_argument(
     ok(make("pools"))
     ok(make("s3-local"))
     assert [c["argv"] for c in make.calls()] == [
-        ["-m", "flows.pools", "cpu=2", "gpu=1"], ["-p", "--", ".s3-local/dvc"],
+        ["-m", "flows.pools", f"--project-dir={REPO}", "--gpu-devices=0", "cpu=2", "gpu=1"],
+        ["-p", "--", ".s3-local/dvc"],
         ["serve", "s3", "--addr=127.0.0.1:9000", "--auth-key=key,secret", "--", ".s3-local"]]
 
 
