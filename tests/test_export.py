@@ -3,6 +3,7 @@ card; an unblessed model ships nothing but the record of its refusal, and exits 
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 
@@ -139,6 +140,9 @@ def test_a_format_not_required_that_fails_its_rule_is_reported_not_shipped(train
     params = tiny_params(export={"formats": ALL_FORMATS})  # required: the exact formats
     evaluate.run(params, trained_project)
     _failing_int8(monkeypatch)
+    # main() points the root logger at this test's captured stdout (basicConfig(force=True)), which
+    # closes with the test: give it a list of its own, restored afterwards.
+    monkeypatch.setattr(logging.getLogger(), "handlers", list(logging.getLogger().handlers))
     code = export.main(["--root", str(trained_project.root), "--params", str(write_params(tmp_path, params))])
     assert code == 0  # the blessed model ships in every other format
     out, why = trained_project.export, "not shipped: label agreement >= 1.01, measured 1"

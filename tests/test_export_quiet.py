@@ -59,6 +59,7 @@ def test_importing_tensorflow_through_the_formats_is_quiet_and_unchanged():
 
 
 def test_make_run_ends_with_the_summary_not_a_metrics_table():
-    done = subprocess.run(["make", "-n", "run"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(["make", "--no-print-directory", "-n", "run"], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)  # under `make test` this make is a sub-make
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-2:] == ["dvc repro", "python -m tasks.export --summary"]

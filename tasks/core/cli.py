@@ -16,7 +16,7 @@ from pathlib import Path
 from tasks.core import params_guard
 from tasks.core.config import Params
 from tasks.core.errors import StageError
-from tasks.core.params_file import ParamsError, load_params, read_params_file
+from tasks.core.params_file import ParamsError, parse_params, read_params_file
 from tasks.core.paths import Paths
 
 
@@ -64,16 +64,17 @@ def stage_main(name: str, doc: str | None, run: Callable[[Params, Paths], object
                         format=f"%(asctime)s %(levelname)s {tag(name)} %(message)s")
     log = logging.getLogger(f"tasks.{name}")
     try:
-        read = params_guard.digest(args.params) if args.params.is_file() else ""
-        params = load_params(args.params)
+        raw = read_params_file(args.params)
+        params = parse_params(raw, str(args.params))
     except ParamsError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    keys = params_guard.stage_keys(args.root, name)
     try:
         if os.environ.get("DVC_STAGE"):  # run by DVC, which records upstream stages' params
-            params_guard.check_upstream(args.root, name, read_params_file(args.params), args.params.name)
+            params_guard.check_upstream(args.root, name, raw, args.params.name)
         result = run(params, Paths(args.root))
-        params_guard.check_unchanged(args.params, read)
+        params_guard.check_unchanged(args.params, keys, params_guard.snapshot(raw, keys))
     except StageError as err:
         log.error("%s", err)
         print(f"{error_prefix(name)}{err}", file=sys.stderr)

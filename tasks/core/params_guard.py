@@ -3,31 +3,52 @@
 Another command may edit params.yaml while a pipeline runs (a `dvc exp run -S` refused by DVC's
 lock still writes its values). DVC records each stage's params in dvc.lock as it finds them when
 the stage ends, so a stage that read the old values would be recorded with the new ones, and a
-later stage would read values its inputs were not made with. Two checks stop that: the file a
-stage read must be unchanged when it ends, and under DVC, every stage upstream must have run with
-the values params.yaml holds now.
+later stage would read values its inputs were not made with. Two checks stop that: the params a
+stage depends on must be unchanged when it ends (an edit elsewhere, such as a Prefect setting,
+is not its business), and under DVC, every stage upstream must have run with the values
+params.yaml holds now.
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import yaml
 
 from tasks.core.errors import StageError
+from tasks.core.params_file import read_params_file
 
 _MARK = "(another command edited it: a `dvc exp run -S` refused by DVC's lock does)"
 
 
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def stage_keys(root: Path, stage: str) -> list[str]:
+    """The params.yaml keys dvc.yaml lists for `stage` (what DVC records for it); every section
+    but `flow` (read by no stage) where there is no dvc.yaml or no such stage."""
+    try:
+        spec = (yaml.safe_load((root / "dvc.yaml").read_text()).get("stages") or {}).get(stage)
+    except FileNotFoundError:
+        spec = None
+    if spec is None:
+        return []
+    keys = []
+    for entry in spec.get("params") or []:
+        keys += [str(entry)] if not isinstance(entry, dict) else [str(k) for v in entry.values() for k in v]
+    return keys
 
 
-def check_unchanged(path: Path, read: str) -> None:
-    """Refuse when `path` no longer has the digest it had when the stage read it."""
-    if digest(path) != read:
-        raise StageError(f"{path} changed while this stage ran {_MARK}: its outputs were made "
-                         "with the old values and are not recorded; run `dvc repro` again")
+def snapshot(raw: dict, keys: list[str]) -> dict[str, object]:
+    """The values of `keys` in `raw` (a parsed params file); all of it but `flow` if no keys."""
+    return {key: _value(raw, key) for key in keys} if keys else {k: v for k, v in raw.items() if k != "flow"}
+
+
+def check_unchanged(path: Path, keys: list[str], read: dict[str, object]) -> None:
+    """Refuse when the stage's own params in `path` differ from `read`, what it ran with."""
+    try:
+        now = snapshot(read_params_file(path), keys)
+    except ValueError as err:  # ParamsError: it no longer even reads
+        raise StageError(f"{path} changed while this stage ran {_MARK}, and no longer reads: {err}") from None
+    if changed := sorted(key for key in read if now.get(key) != read[key]):
+        raise StageError(f"{path} changed while this stage ran {_MARK}: {', '.join(changed)} differ from "
+                         "what it ran with; its outputs are not recorded; run `dvc repro` again")
 
 
 def _paths(entries: list | None) -> list[str]:

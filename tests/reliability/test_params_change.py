@@ -34,26 +34,54 @@ def _recorded(project: Project) -> dict[str, object]:
     return found
 
 
-def test_an_edit_while_train_runs_fails_train_and_records_nothing_mixed(project: Project, reference: Project,
-                                                                       tmp_path: Path):
-    old = _split_train(project)
+def _frozen_in_train(project: Project, tmp_path: Path, *args: str):
+    """`dvc repro <args>` frozen at train's first checkpoint write; (process, stage pid, log)."""
     for cmd in (("add", "-A"), ("commit", "-q", "-m", "up to date")):  # `dvc exp run` needs a commit
         assert project.run("git", *cmd).returncode == 0
     marker, log = tmp_path / "frozen", tmp_path / "repro.log"
-    proc = project.start(sys.executable, "-m", "dvc", "repro", "-f", "-s", "train", log=log,
+    proc = project.start(sys.executable, "-m", "dvc", "repro", *args, log=log,
                          **freeze_env("open", "*/data/.model.tmp-*/*", marker))
+    pid, _ = wait_frozen(proc, marker, log)
+    return proc, pid, log
+
+
+def _edit_and_go_on(project: Project, proc, pid: int, setting: str) -> int:
+    """A `dvc exp run -S <setting>` refused by DVC's lock (it still edits params.yaml), then the
+    frozen run goes on; its exit code."""
+    refused = project.dvc("exp", "run", "-S", setting)
+    assert refused.returncode != 0, refused.stdout  # DVC's lock refuses it, but it has written params.yaml
+    key, value = setting.split("=")
+    section, leaf = key.split(".")
+    assert str(yaml.safe_load((project.root / "params.yaml").read_text())[section][leaf]) == value
+    os.kill(pid, signal.SIGCONT)
+    return proc.wait(timeout=180)
+
+
+def test_an_edit_of_trains_params_while_it_runs_fails_train(project: Project, reference: Project,
+                                                           tmp_path: Path):
+    proc, pid, log = _frozen_in_train(project, tmp_path, "-f", "-s", "train")
     try:
-        pid, _ = wait_frozen(proc, marker, log)
-        refused = project.dvc("exp", "run", "-S", f"split.train={old - 1}")
-        assert refused.returncode != 0  # DVC's lock refuses it, but it has written params.yaml
-        assert _split_train(project) == old - 1, refused.stdout + refused.stderr
-        os.kill(pid, signal.SIGCONT)
-        assert proc.wait(timeout=180) != 0
+        assert _edit_and_go_on(project, proc, pid, "train.learning_rate=0.5") != 0
     finally:
         kill_group(proc)
     said = log.read_text()
     assert "error: train: " in said and "params.yaml changed while this stage ran" in said, said[-3000:]
     assert project.lock() == reference.lock()  # train's run with the old values is not recorded
+
+
+def test_an_edit_upstream_during_a_run_stops_it_and_records_nothing_mixed(project: Project, reference: Project,
+                                                                        tmp_path: Path):
+    """The issue's case: split.train edited while `dvc repro` is in train. Train's own params are
+    unchanged, so it completes; evaluate then refuses to work on a split made with other values."""
+    old = _split_train(project)
+    proc, pid, log = _frozen_in_train(project, tmp_path, "-f")
+    try:
+        assert _edit_and_go_on(project, proc, pid, f"split.train={old - 1}") != 0
+    finally:
+        kill_group(proc)
+    said = log.read_text()
+    assert f"split ran with split.train={old}, params.yaml now says {old - 1}" in said, said[-3000:]
+    assert project.lock() == reference.lock()  # every stage recorded with the values it ran with
     project.repro()  # one set of params, start to end
     assert set(_recorded(project).values()) == {old - 1}
     data = json.loads((project.root / "data/export/model_card.json").read_text())["data"]
