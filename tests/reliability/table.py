@@ -97,7 +97,8 @@ CLASSES = {
                  "leaves nothing behind in the temp folder"),
     "consistency": ("params.yaml edited under a running `dvc repro` or flow (a refused `dvc exp "
                     "run -S`); two experiments given one name",
-                    "the stage fails saying params.yaml changed under the run, naming the keys; no "
+                    "the stage whose params changed, or the next one, fails saying params.yaml "
+                    "changed under the run, naming the keys; no "
                     "lock or card mixes two sets of params; a second experiment of a name is "
                     "refused, naming it"),
     "make": ("Make variables with spaces, quotes, backticks or `$(...)`; a RECIPE or SEED that "
