@@ -196,3 +196,35 @@ def test_make_exps_shows_only_the_decision_columns(two_experiments: Path):
     params that differ: 8 here, where it showed 16 (every differing metric and file hash)."""
     shown = columns(two_experiments, exps_command())
     assert shown == [*DECISION[:5], "base.seed", "train.epochs", "train.recipe"]
+
+
+# Every command the README and docs/ show in a code block: each `make` line as make plans it (-n:
+# nothing runs, nothing trains; the venv step left out), each `python -m` module's --help.
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+_BLOCKS = [block for page in DOCS for block in re.findall(r"```(?:bash|sh)?\n(.*?)```", page.read_text(), re.S)]
+MAKE_LINES = sorted({line.split("#")[0].strip() for block in _BLOCKS for line in block.splitlines()
+                     if line.strip().startswith("make ")})
+MODULES = sorted({m for block in _BLOCKS for m in re.findall(r"^\s*python -m ([a-z_.]+)", block, re.M)})
+
+
+def test_the_docs_show_commands_to_check():
+    assert len(MAKE_LINES) >= 10 and {"flows.pipeline", "tasks.predict"} <= set(MODULES)
+
+
+@pytest.mark.parametrize("line", MAKE_LINES)
+def test_each_make_command_the_docs_show_is_a_real_plan(line: str, tmp_path: Path):
+    import shlex
+
+    args = [a.replace("$HOME", str(tmp_path)) for a in shlex.split(line)[1:]]
+    done = subprocess.run(["make", "--no-print-directory", "-n", "-o", ".venv/.installed-from-lock", *args],
+                          cwd=REPO, capture_output=True, text=True, timeout=120, env=pipeline_env())
+    assert done.returncode == 0, f"{line}: {done.stderr[-2000:]}"
+    assert done.stdout.strip(), f"{line}: plans nothing"
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_each_module_the_docs_run_answers_help(module: str, tmp_path: Path):
+    done = subprocess.run([sys.executable, "-m", module, "--help"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, env=pipeline_env(PYTHONPATH=str(REPO)))
+    assert done.returncode == 0 and done.stdout.startswith("usage:"), f"{module}: {done.stderr[-2000:]}"
+    assert list(tmp_path.iterdir()) == []  # --help ran nothing
