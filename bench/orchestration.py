@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> None:
 
             from flows.pipeline import pipeline
 
-            flow_s, _ = median_seconds(lambda: pipeline(root=str(root)), args.repeats)
+            with contextlib.chdir(root):  # the flow works where it runs: the project is no parameter
+                flow_s, _ = median_seconds(lambda: pipeline(), args.repeats)
             proc_env = {**env, "PREFECT_API_URL": api}
             process_s, _ = median_seconds(lambda: subprocess.run(
                 [sys.executable, "-m", "flows.pipeline"], cwd=root, env=proc_env, check=True,
