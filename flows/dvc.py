@@ -143,7 +143,8 @@ def repro(cwd: Path, stage: str, seconds: float, on_line: Callable[[str], None])
 
     reader = threading.Thread(target=pump, daemon=True)
     teller = threading.Thread(target=tell, args=(fresh, on_line), daemon=True)
-    reader.start(), teller.start()
+    reader.start()
+    teller.start()
     try:
         return proc.wait(max(seconds, 1)), lines
     except subprocess.TimeoutExpired:
@@ -169,5 +170,5 @@ def tell(fresh: queue.SimpleQueue, on_line: Callable[[str], None], pause: float 
         except Exception as err:  # noqa: BLE001 (whatever the API client raises, the stage goes on)
             skip_until = time.monotonic() + pause
             print(f"warning: the stage's output does not reach Prefect ({type(err).__name__}: {err}); "
-                  f"the stage goes on, its lines for the next {pause:.0f} s are in the stage's own logs "
-                  "only", file=sys.stderr)
+                  f"the stage goes on, and its lines of the next {pause:.0f} s skip Prefect's log",
+                  file=sys.stderr)
