@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-import yaml
+from tasks.core.pipeline_spec import stage_specs
 
 T = TypeVar("T")
 SKIPPED = "didn't change, skipping"  # DVC: a stage whose deps, params and outs are unchanged
@@ -31,7 +31,9 @@ class DvcBusy(DvcError):
 
 def stages(root: Path) -> tuple[str, ...]:
     """The pipeline's stages, in order, as dvc.yaml declares them."""
-    return tuple(yaml.safe_load((root / "dvc.yaml").read_text())["stages"])
+    if not (found := tuple(stage_specs(root))):
+        raise DvcError(f"{root / 'dvc.yaml'}: no pipeline stages there")
+    return found
 
 
 def env() -> dict[str, str]:

@@ -16,6 +16,7 @@ import yaml
 
 from tasks.core.errors import StageError
 from tasks.core.params_file import read_params_file
+from tasks.core.pipeline_spec import entry_path, stage_specs
 
 _MARK = "(another command edited it: a `dvc exp run -S` refused by DVC's lock does)"
 
@@ -23,10 +24,7 @@ _MARK = "(another command edited it: a `dvc exp run -S` refused by DVC's lock do
 def stage_keys(root: Path, stage: str) -> list[str]:
     """The params.yaml keys dvc.yaml lists for `stage` (what DVC records for it); every section
     but `flow` (read by no stage) where there is no dvc.yaml or no such stage."""
-    try:
-        spec = (yaml.safe_load((root / "dvc.yaml").read_text()).get("stages") or {}).get(stage)
-    except FileNotFoundError:
-        spec = None
+    spec = stage_specs(root).get(stage)
     if spec is None:
         return []
     keys = []
@@ -52,13 +50,12 @@ def check_unchanged(path: Path, keys: list[str], read: dict[str, object]) -> Non
 
 
 def _paths(entries: list | None) -> list[str]:
-    names = [next(iter(e)) if isinstance(e, dict) else str(e) for e in entries or []]
+    names = [entry_path(e) for e in entries or []]
     return [n.rstrip("/") for n in names if "${" not in n]
 
 
-def upstream(dvc_yaml: dict, stage: str) -> list[str]:
+def upstream(stages: dict[str, dict], stage: str) -> list[str]:
     """The stages whose outputs `stage` depends on, directly or not, in dvc.yaml's order."""
-    stages = dvc_yaml.get("stages") or {}
     outs = {name: _paths(spec.get("outs")) for name, spec in stages.items()}
 
     def parents(name: str) -> set[str]:
@@ -94,12 +91,11 @@ def check_upstream(root: Path, stage: str, raw: dict, params_name: str = "params
     """Refuse when a stage upstream of `stage` ran (as dvc.lock records) with values that differ
     from `raw`, the params this stage read; names each key with both values."""
     try:
-        spec = yaml.safe_load((root / "dvc.yaml").read_text())
         lock = yaml.safe_load((root / "dvc.lock").read_text()) or {}
     except FileNotFoundError:
         return  # nothing has run yet, so nothing can disagree
     differ = []
-    for name in upstream(spec, stage):
+    for name in upstream(stage_specs(root), stage):
         recorded = ((lock.get("stages") or {}).get(name) or {}).get("params", {}).get(params_name, {})
         differ += [f"{name} ran with {key}={old!r}, {params_name} now says {_value(raw, key)!r}"
                    for key, old in _leaves(recorded) if _value(raw, key) != old]

@@ -6,11 +6,10 @@ import functools
 import re
 from pathlib import Path
 
-import yaml
-
 from tasks.core.config import LOCAL_DEFAULT, Params
 from tasks.core.errors import StageError
 from tasks.core.paths import Paths
+from tasks.core.pipeline_spec import entry_path, stage_specs
 
 OUTPUT_KEYS = ("outs", "metrics", "plots")  # what a stage in dvc.yaml declares that it writes
 TEMPLATE = re.compile(r"\$\{\s*([\w.]+)\s*\}")  # DVC's ${section.key}, filled from params.yaml
@@ -19,18 +18,10 @@ TEMPLATE = re.compile(r"\$\{\s*([\w.]+)\s*\}")  # DVC's ${section.key}, filled f
 def pipeline_outputs(params: Params, root: Path) -> dict[Path, str]:
     """Each output that `root`/dvc.yaml declares (resolved), and the stage writing it; none
     where there is no dvc.yaml (a stage run on a bare folder with --root)."""
-    spec = root / "dvc.yaml"
-    if not spec.is_file():
-        return {}
     fill = functools.partial(TEMPLATE.sub, lambda m: str(functools.reduce(
         getattr, m.group(1).split("."), params)))
-    found = {}
-    for stage, body in ((yaml.safe_load(spec.read_text()) or {}).get("stages") or {}).items():
-        for key in OUTPUT_KEYS:
-            for entry in body.get(key) or []:
-                name = next(iter(entry)) if isinstance(entry, dict) else str(entry)
-                found[(root / fill(name)).resolve()] = stage
-    return found
+    return {(root / fill(entry_path(entry))).resolve(): stage
+            for stage, body in stage_specs(root).items() for key in OUTPUT_KEYS for entry in body.get(key) or []}
 
 
 def local_source(params: Params, paths: Paths) -> Path:
